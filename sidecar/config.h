@@ -1,0 +1,102 @@
+/* sidecar/config.h - the rules file (schema version 1) as typed structs.
+ *
+ * Owns: struct config and everything it points to, freed by config_free,
+ * including the compiled PCRE2 patterns. config_parse is pure (buffer in,
+ * structs and diagnostics out; environment variables come through a lookup
+ * callback); config_load reads the file. Every mistake in a file is reported
+ * as a diagnostic with its line and column, all of them in one pass. */
+#ifndef STAKEOUT_CONFIG_H
+#define STAKEOUT_CONFIG_H
+
+#include "diag.h"
+#include "envsubst.h"
+#include "rule.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#define CONFIG_MAX_FILE_BYTES (1024 * 1024)
+#define CONFIG_MIN_POLL_NS (100LL * 1000000LL)
+#define CONFIG_MAX_HISTORY_SAMPLES 100000
+#define CONFIG_DEFAULT_POLL_NS (1LL * 1000000000LL)
+#define CONFIG_DEFAULT_HISTORY_NS (900LL * 1000000000LL)
+#define CONFIG_DEFAULT_COOLDOWN_NS (600LL * 1000000000LL)
+#define CONFIG_DEFAULT_ERROR_PATTERN "\\b(ERROR|FATAL|panic)\\b"
+#define CONFIG_DEFAULT_SPOOL_DIR "/var/lib/stakeout"
+
+enum match_kind { MATCH_PID, MATCH_PID_FILE, MATCH_PROCESS, MATCH_CGROUP };
+
+enum log_format { LOG_FORMAT_PLAIN, LOG_FORMAT_CRI };
+
+struct log_spec {
+    char *path;               /* owned */
+    enum log_format format;
+    char *error_pattern;      /* owned, source text */
+    pcre2_code *error_re;     /* owned */
+};
+
+struct target_spec {
+    char *name;               /* owned */
+    enum match_kind match;
+    int pid;                  /* MATCH_PID */
+    char *match_arg;          /* owned: pid_file path, process regex or cgroup path */
+    pcre2_code *process_re;   /* owned, MATCH_PROCESS only */
+    struct label *labels;     /* owned */
+    size_t nlabels;
+    struct log_spec *logs;    /* owned */
+    size_t nlogs;
+    unsigned line, col;
+};
+
+enum webhook_format { WEBHOOK_JSON, WEBHOOK_SLACK, WEBHOOK_ALERTMANAGER, WEBHOOK_MULTIPART };
+
+struct webhook_spec {
+    char *url;                /* owned */
+    enum webhook_format format;
+    char *secret;             /* owned, may be NULL; never logged */
+    int64_t timeout_ns;
+};
+
+struct alert_spec {
+    struct webhook_spec *webhooks; /* owned, may be empty: bundles stay in the spool */
+    size_t nwebhooks;
+    char *spool_dir;               /* owned */
+    unsigned max_captures_per_hour;
+};
+
+struct config {
+    char *path;               /* owned: the file it came from */
+    int64_t poll_interval_ns;
+    int64_t history_ns;
+    struct target_spec *targets; /* owned */
+    size_t ntargets;
+    struct rule_spec *rules;     /* owned */
+    size_t nrules;
+    struct alert_spec alert;
+};
+
+/* Parse a rules file held in buf[0..len). name is used for nothing but
+ * config->path. lookup (NULL: the process environment) resolves ${VAR}.
+ * Returns 0 with *out set, or -EINVAL with every problem in diags. */
+int config_parse(const char *name, const char *buf, size_t len, envsubst_lookup_fn lookup,
+                 void *lookup_ctx, struct config **out, struct diag_list *diags)
+    __attribute__((warn_unused_result));
+
+/* Read and parse a file. Returns 0, -EINVAL for an invalid file, or a
+ * negative errno when it cannot be read (with a diagnostic either way). */
+int config_load(const char *path, struct config **out, struct diag_list *diags)
+    __attribute__((warn_unused_result));
+
+void config_free(struct config *c);
+
+/* Find a target by name, or NULL. */
+const struct target_spec *config_target(const struct config *c, const char *name);
+
+const char *webhook_format_name(enum webhook_format f);
+const char *match_kind_name(enum match_kind m);
+
+#endif
