@@ -1,8 +1,10 @@
 /* sidecar/main.c - the stakeout binary: dispatch argv to a subcommand.
  *
- * Nothing else lives here; each subcommand is in its cmd_*.c file. */
+ * Nothing else lives here; each real subcommand is in its cmd_*.c file.
+ * `version` and `help` are small enough to stay. */
 #include "cmd.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,9 +18,15 @@ struct command {
     const char *summary;
 };
 
+static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
 static const struct command commands[] = {
     {"check", cmd_check, "validate rules files (FILE:LINE:COL: message for each mistake)"},
+    {"version", cmd_version, "print the version"},
+    {"help", cmd_help, "show this help, or a command's (help COMMAND)"},
 };
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *out)
 {
@@ -28,22 +36,58 @@ static void usage(FILE *out)
                  "when one fires, captures a profile and delivers it with context.\n"
                  "\n"
                  "commands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "  %-10s %s\n", "version", "print the version");
-    fprintf(out, "  %-10s %s\n", "help", "show this help, or a command's (help COMMAND)");
     fprintf(out, "\n"
                  "Run 'stakeout <command> --help' for a command's options.\n"
                  "Exit codes: 0 success, 1 failure or invalid input, 2 usage error.\n");
 }
 
+static bool is_help(const char *arg)
+{
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
 static const struct command *find(const char *name)
 {
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+    for (size_t i = 0; i < N_COMMANDS; i++) {
         if (strcmp(commands[i].name, name) == 0)
             return &commands[i];
     }
     return NULL;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    if (argc > 1 && is_help(argv[1])) {
+        printf("usage: stakeout version\n\nPrint the version of stakeout.\n");
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "stakeout version: takes no arguments\n");
+        return EXIT_USAGE;
+    }
+    printf("stakeout %s\n", STAKEOUT_VERSION);
+    return 0;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stdout);
+        return 0;
+    }
+    if (is_help(argv[1])) {
+        printf("usage: stakeout help [COMMAND]\n\nShow the list of commands, or one's options.\n");
+        return 0;
+    }
+    const struct command *c = find(argv[1]);
+    if (!c) {
+        fprintf(stderr, "stakeout help: unknown command '%s'\n", argv[1]);
+        return EXIT_USAGE;
+    }
+    char *help_argv[] = {(char *)c->name, "--help", NULL};
+    return c->run(2, help_argv);
 }
 
 int main(int argc, char **argv)
@@ -52,39 +96,14 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+    if (is_help(argv[1])) {
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        if (argc > 2 && strcmp(argv[2], "--help") != 0 && strcmp(argv[2], "-h") != 0) {
-            fprintf(stderr, "stakeout version: takes no arguments\n");
-            return EXIT_USAGE;
-        }
-        if (argc > 2) {
-            printf("usage: stakeout version\n\nPrint the version of stakeout.\n");
-            return 0;
-        }
-        printf("stakeout %s\n", STAKEOUT_VERSION);
-        return 0;
-    }
-    if (strcmp(cmd, "help") == 0) {
-        if (argc == 2) {
-            usage(stdout);
-            return 0;
-        }
-        const struct command *c = find(argv[2]);
-        if (!c) {
-            fprintf(stderr, "stakeout help: unknown command '%s'\n", argv[2]);
-            return EXIT_USAGE;
-        }
-        char *help_argv[] = {(char *)c->name, "--help", NULL};
-        return c->run(2, help_argv);
-    }
-    const struct command *c = find(cmd);
+    const char *name = strcmp(argv[1], "--version") == 0 ? "version" : argv[1];
+    const struct command *c = find(name);
     if (!c) {
-        fprintf(stderr, "stakeout: unknown command '%s'\n\n", cmd);
+        fprintf(stderr, "stakeout: unknown command '%s'\n\n", argv[1]);
         usage(stderr);
         return EXIT_USAGE;
     }

@@ -1,2 +1,142 @@
+/* tests/test_cli.c - the stakeout binary: subcommands, help, exit codes, and
+ * `stakeout check` over every file shipped in rules/. */
 #include <criterion/criterion.h>
-Test(placeholder, ok) { cr_assert(1); }
+
+#include <glob.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <stdlib.h>
+
+#include "support/spawn.h"
+
+/* Run stakeout with up to 8 arguments. */
+static struct spawn_result run(const char *a1, const char *a2, const char *a3)
+{
+    char *argv[5] = {(char *)spawn_stakeout_bin(), (char *)a1, (char *)a2, (char *)a3, NULL};
+    struct spawn_result r;
+    cr_assert_eq(spawn_capture(argv, NULL, 10000, &r), 0);
+    cr_assert_not(r.timed_out);
+    return r;
+}
+
+Test(cli, no_arguments_is_usage_error)
+{
+    struct spawn_result r = run(NULL, NULL, NULL);
+    cr_assert_eq(r.status, 2);
+    cr_assert(strstr(r.err, "usage: stakeout <command>"), "%s", r.err);
+    spawn_result_fini(&r);
+}
+
+Test(cli, help_lists_commands_and_exits_zero)
+{
+    struct spawn_result r = run("--help", NULL, NULL);
+    cr_assert_eq(r.status, 0);
+    cr_assert(strstr(r.out, "check"));
+    cr_assert(strstr(r.out, "version"));
+    spawn_result_fini(&r);
+    r = run("help", NULL, NULL);
+    cr_assert_eq(r.status, 0);
+    cr_assert(strstr(r.out, "commands:"));
+    spawn_result_fini(&r);
+}
+
+Test(cli, every_command_has_help)
+{
+    static const char *cmds[] = {"check", "version", "help"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        struct spawn_result r = run(cmds[i], "--help", NULL);
+        cr_assert_eq(r.status, 0, "%s --help: %d", cmds[i], r.status);
+        cr_assert(strstr(r.out, "usage: stakeout"), "%s --help: %s", cmds[i], r.out);
+        spawn_result_fini(&r);
+        r = run("help", cmds[i], NULL);
+        cr_assert_eq(r.status, 0, "help %s", cmds[i]);
+        spawn_result_fini(&r);
+    }
+}
+
+Test(cli, version_prints_version)
+{
+    struct spawn_result r = run("version", NULL, NULL);
+    cr_assert_eq(r.status, 0);
+    cr_assert(strncmp(r.out, "stakeout ", 9) == 0 && strchr(r.out, '.'), "%s", r.out);
+    spawn_result_fini(&r);
+    r = run("version", "extra", NULL);
+    cr_assert_eq(r.status, 2);
+    spawn_result_fini(&r);
+}
+
+Test(cli, unknown_command_is_usage_error)
+{
+    struct spawn_result r = run("frobnicate", NULL, NULL);
+    cr_assert_eq(r.status, 2);
+    cr_assert(strstr(r.err, "unknown command 'frobnicate'"), "%s", r.err);
+    spawn_result_fini(&r);
+    r = run("help", "frobnicate", NULL);
+    cr_assert_eq(r.status, 2);
+    spawn_result_fini(&r);
+}
+
+Test(cli, check_without_file_or_with_bad_option_is_usage_error)
+{
+    struct spawn_result r = run("check", NULL, NULL);
+    cr_assert_eq(r.status, 2);
+    cr_assert(strstr(r.err, "no rules file"), "%s", r.err);
+    spawn_result_fini(&r);
+    r = run("check", "--bogus", "x.yaml");
+    cr_assert_eq(r.status, 2);
+    spawn_result_fini(&r);
+}
+
+Test(cli, check_missing_file_fails_naming_it)
+{
+    struct spawn_result r = run("check", "/nonexistent/r.yaml", NULL);
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "/nonexistent/r.yaml: cannot open: No such file or directory"), "%s",
+              r.err);
+    spawn_result_fini(&r);
+}
+
+/* Every rules file we ship must be valid: rules/ and rules/examples/. */
+Test(cli, check_accepts_every_shipped_rules_file, .timeout = 60)
+{
+    static const char *patterns[] = {"rules/*.yaml", "rules/examples/*.yaml"};
+    size_t total = 0;
+    for (size_t p = 0; p < 2; p++) {
+        char pat[4096];
+        glob_t g;
+        snprintf(pat, sizeof pat, "%s/%s", spawn_source_dir(), patterns[p]);
+        int rc = glob(pat, 0, NULL, &g);
+        cr_assert_eq(rc, 0, "no files match %s", pat);
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            struct spawn_result r = run("check", g.gl_pathv[i], NULL);
+            cr_assert_eq(r.status, 0, "%s:\n%s", g.gl_pathv[i], r.err);
+            cr_assert(strstr(r.out, ": ok ("), "%s", r.out);
+            spawn_result_fini(&r);
+            total++;
+        }
+        globfree(&g);
+    }
+    cr_assert_geq(total, 3, "rules/ must hold default.yaml, demo.yaml and examples");
+}
+
+Test(cli, check_reports_all_files_and_fails_if_any_is_bad)
+{
+    char good[4096], bad[] = "/tmp/stakeout-cli-bad-XXXXXX";
+    snprintf(good, sizeof good, "%s/rules/default.yaml", spawn_source_dir());
+    int fd = mkstemp(bad);
+    cr_assert_neq(fd, -1);
+    const char text[] = "version: 1\ntargets: []\nrules: [{name: x, when: 'cpu >> 5'}]\n";
+    cr_assert_eq(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    struct spawn_result r = run("check", bad, good);
+    unlink(bad);
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.out, "default.yaml: ok"), "the valid file is still reported: %s", r.out);
+    char want[256];
+    snprintf(want, sizeof want, "%s:2:10: targets is empty", bad);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    snprintf(want, sizeof want, "%s:3:32: expected a value after '>'", bad);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    spawn_result_fini(&r);
+}

@@ -1,2 +1,295 @@
+/* tests/test_config.c - rules file schema v1 (sidecar/config): typed values,
+ * defaults, ${VAR} and the all-errors-at-once behaviour. The file-based
+ * corpus of malformed files is in test_corpus.c. */
 #include <criterion/criterion.h>
-Test(placeholder, ok) { cr_assert(1); }
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+static const char *fake_env(const char *name, void *ctx)
+{
+    (void)ctx;
+    if (strcmp(name, "APP_VERSION") == 0)
+        return "2.4.1";
+    if (strcmp(name, "HOOK_SECRET") == 0)
+        return "whsec_c2VjcmV0";
+    return NULL;
+}
+
+static struct config *parse_ok(const char *text)
+{
+    struct diag_list d;
+    struct config *c = NULL;
+    diag_init(&d);
+    int rc = config_parse("t.yaml", text, strlen(text), fake_env, NULL, &c, &d);
+    if (rc != 0) {
+        diag_sort(&d);
+        diag_print(&d, "t.yaml", stderr);
+    }
+    cr_assert_eq(rc, 0, "valid file rejected with %zu errors", d.n);
+    cr_assert_eq(d.n, 0);
+    diag_fini(&d);
+    return c;
+}
+
+/* Parse an invalid text; returns the diagnostics (caller finis). */
+static struct diag_list parse_bad(const char *text)
+{
+    struct diag_list d;
+    struct config *c = NULL;
+    diag_init(&d);
+    int rc = config_parse("t.yaml", text, strlen(text), fake_env, NULL, &c, &d);
+    cr_assert_neq(rc, 0, "invalid file accepted");
+    cr_assert_null(c);
+    cr_assert_gt(d.n, 0);
+    return d;
+}
+
+static void assert_diag(const struct diag_list *d, unsigned line, unsigned col, const char *msg)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->items[i].line == line && d->items[i].col == col && strstr(d->items[i].msg, msg))
+            return;
+    }
+    for (size_t i = 0; i < d->n; i++)
+        cr_log_error("have %u:%u: %s", d->items[i].line, d->items[i].col, d->items[i].msg);
+    cr_assert_fail("no diagnostic %u:%u: ...%s...", line, col, msg);
+}
+
+static const char full[] =
+    "version: 1\n"
+    "poll_interval: 500ms\n"
+    "history: 10m\n"
+    "targets:\n"
+    "  - name: api\n"
+    "    match: { process: '^my-api( |$)' }\n"
+    "    labels: { team: payments, version: '${APP_VERSION}' }\n"
+    "    logs:\n"
+    "      - path: /var/log/api/app.log\n"
+    "        format: cri\n"
+    "        error_pattern: '\\b(ERROR|FATAL)\\b'\n"
+    "      - path: /var/log/api/other.log\n"
+    "  - name: worker\n"
+    "    match: { pid_file: /run/worker.pid }\n"
+    "rules:\n"
+    "  - name: cpu-hot\n"
+    "    when: cpu > 80%\n"
+    "    for: 10s\n"
+    "    capture: { profile: cpu, duration: 5s, rate: 199 }\n"
+    "    cooldown: 10m\n"
+    "    severity: critical\n"
+    "    targets: [api]\n"
+    "    labels: { team: core }\n"
+    "    annotations: { runbook: 'https://runbooks/cpu' }\n"
+    "  - name: flaky\n"
+    "    when: cpu > 2 sigma and cpu > 1.5x baseline\n"
+    "    for: 5 of 15\n"
+    "    resolve_when: cpu < 50%\n"
+    "    resolve_after: 1m\n"
+    "    window: 5m\n"
+    "    baseline_window: 2h\n"
+    "  - name: baseline\n"
+    "    every: 1h\n"
+    "    capture: { profile: cpu, duration: 10s }\n"
+    "alert:\n"
+    "  webhook:\n"
+    "    url: http://127.0.0.1:9000/hook\n"
+    "    format: alertmanager\n"
+    "    secret: '${HOOK_SECRET}'\n"
+    "    timeout: 2s\n"
+    "  spool_dir: /tmp/spool\n"
+    "  max_captures_per_hour: 12\n";
+
+Test(config, full_file_gives_typed_values)
+{
+    struct config *c = parse_ok(full);
+    cr_assert_eq(c->poll_interval_ns, 500000000LL);
+    cr_assert_eq(c->history_ns, 600000000000LL);
+    cr_assert_eq(c->ntargets, 2);
+
+    const struct target_spec *api = config_target(c, "api");
+    cr_assert_not_null(api);
+    cr_assert_eq(api->match, MATCH_PROCESS);
+    cr_assert_str_eq(api->match_arg, "^my-api( |$)");
+    cr_assert_not_null(api->process_re);
+    cr_assert_eq(api->nlabels, 2);
+    cr_assert_str_eq(api->labels[1].key, "version");
+    cr_assert_str_eq(api->labels[1].value, "2.4.1", "${APP_VERSION} expanded");
+    cr_assert_eq(api->nlogs, 2);
+    cr_assert_eq(api->logs[0].format, LOG_FORMAT_CRI);
+    cr_assert_str_eq(api->logs[0].error_pattern, "\\b(ERROR|FATAL)\\b");
+    cr_assert_eq(api->logs[1].format, LOG_FORMAT_PLAIN);
+    cr_assert_str_eq(api->logs[1].error_pattern, CONFIG_DEFAULT_ERROR_PATTERN);
+    cr_assert_not_null(api->logs[1].error_re);
+    cr_assert_eq(config_target(c, "worker")->match, MATCH_PID_FILE);
+
+    cr_assert_eq(c->nrules, 3);
+    const struct rule_spec *r = &c->rules[0];
+    cr_assert_str_eq(r->name, "cpu-hot");
+    cr_assert_str_eq(r->when_src, "cpu > 80%");
+    cr_assert_eq(r->when->metric, METRIC_CPU);
+    cr_assert_not(r->for_count);
+    cr_assert_eq(r->for_ns, 10000000000LL);
+    cr_assert_eq(r->capture.profile, PROFILE_CPU);
+    cr_assert_eq(r->capture.duration_ns, 5000000000LL);
+    cr_assert_eq(r->capture.rate_hz, 199);
+    cr_assert_eq(r->cooldown_ns, 600000000000LL);
+    cr_assert_eq(r->severity, SEVERITY_CRITICAL);
+    cr_assert_eq(r->ntargets, 1);
+    cr_assert_str_eq(r->targets[0], "api");
+    cr_assert_str_eq(r->annotations[0].value, "https://runbooks/cpu");
+
+    r = &c->rules[1];
+    cr_assert(r->for_count);
+    cr_assert_eq(r->for_n, 5);
+    cr_assert_eq(r->for_m, 15);
+    cr_assert_not_null(r->resolve_when);
+    cr_assert_eq(r->resolve_after_ns, 60000000000LL);
+    cr_assert_eq(r->window_ns, 300000000000LL);
+    cr_assert_eq(r->baseline_window_ns, 7200000000000LL);
+    cr_assert_eq(r->capture.profile, PROFILE_NONE, "no capture: alert only");
+
+    r = &c->rules[2];
+    cr_assert_null(r->when);
+    cr_assert_eq(r->every_ns, 3600000000000LL);
+    cr_assert_eq(r->capture.duration_ns, 10000000000LL);
+    cr_assert_eq(r->capture.rate_hz, RULE_DEFAULT_RATE_HZ);
+
+    cr_assert_eq(c->alert.nwebhooks, 1);
+    cr_assert_eq(c->alert.webhooks[0].format, WEBHOOK_ALERTMANAGER);
+    cr_assert_str_eq(c->alert.webhooks[0].secret, "whsec_c2VjcmV0");
+    cr_assert_eq(c->alert.webhooks[0].timeout_ns, 2000000000LL);
+    cr_assert_str_eq(c->alert.spool_dir, "/tmp/spool");
+    cr_assert_eq(c->alert.max_captures_per_hour, 12);
+    config_free(c);
+}
+
+Test(config, omitted_keys_take_documented_defaults)
+{
+    struct config *c = parse_ok("version: 1\n"
+                                "targets: [{name: a, match: {pid: 1}}]\n"
+                                "rules:\n"
+                                "  - {name: r, when: 'rss > 1GiB'}\n");
+    cr_assert_eq(c->poll_interval_ns, CONFIG_DEFAULT_POLL_NS);
+    cr_assert_eq(c->history_ns, CONFIG_DEFAULT_HISTORY_NS);
+    const struct rule_spec *r = &c->rules[0];
+    cr_assert_eq(r->for_ns, 0);
+    cr_assert_lt(r->resolve_after_ns, 0, "default resolve_after is decided by the engine");
+    cr_assert_eq(r->cooldown_ns, CONFIG_DEFAULT_COOLDOWN_NS);
+    cr_assert_eq(r->window_ns, RULE_DEFAULT_WINDOW_NS);
+    cr_assert_eq(r->baseline_window_ns, RULE_DEFAULT_BASELINE_WINDOW_NS);
+    cr_assert_eq(r->severity, SEVERITY_WARNING);
+    cr_assert_eq(c->targets[0].pid, 1);
+    cr_assert_eq(c->alert.nwebhooks, 0);
+    cr_assert_str_eq(c->alert.spool_dir, CONFIG_DEFAULT_SPOOL_DIR);
+    cr_assert_eq(c->alert.max_captures_per_hour, 6);
+    config_free(c);
+}
+
+Test(config, default_window_is_clamped_to_short_history)
+{
+    struct config *c = parse_ok("version: 1\nhistory: 1m\n"
+                                "targets: [{name: a, match: {pid: 1}}]\n"
+                                "rules: [{name: r, when: 'rss_growth > 1MiB/min'}]\n");
+    cr_assert_eq(c->rules[0].window_ns, 60000000000LL);
+    config_free(c);
+}
+
+Test(config, empty_secret_from_default_means_unsigned)
+{
+    struct config *c = parse_ok("version: 1\n"
+                                "targets: [{name: a, match: {pid: 1}}]\n"
+                                "rules: []\n"
+                                "alert: {webhook: {url: 'http://127.0.0.1:1/', "
+                                "secret: '${NOT_SET:-}'}}\n");
+    cr_assert_null(c->alert.webhooks[0].secret);
+    config_free(c);
+}
+
+Test(config, every_mistake_is_reported_in_one_pass)
+{
+    struct diag_list d = parse_bad("version: 1\n"
+                                   "poll_intervall: 1s\n"
+                                   "targets:\n"
+                                   "  - name: api\n"
+                                   "    match: { process: '(' }\n"
+                                   "rules:\n"
+                                   "  - name: a\n"
+                                   "    when: cpu > 80MiB\n"
+                                   "  - name: b\n"
+                                   "    when: rss > 1GiB\n"
+                                   "    capture: { profile: cpu, rate: 5000 }\n");
+    assert_diag(&d, 2, 1, "unknown key 'poll_intervall' in the rules file (did you mean "
+                          "'poll_interval'?)");
+    assert_diag(&d, 5, 25, "missing closing parenthesis");
+    assert_diag(&d, 8, 19, "unit 'MiB' does not fit metric 'cpu'");
+    assert_diag(&d, 11, 36, "capture.rate 5000 is out of range (1 to 1000)");
+    cr_assert_eq(d.n, 4, "exactly the four mistakes, got %zu", d.n);
+    diag_fini(&d);
+}
+
+Test(config, malformed_yaml_reports_libyaml_position_one_based)
+{
+    struct diag_list d = parse_bad("version: 1\ntargets:\n  - name: a\n bad: x\n");
+    cr_assert_eq(d.n, 1);
+    cr_assert_eq(d.items[0].line, 4);
+    cr_assert_eq(d.items[0].col, 2);
+    cr_assert(strstr(d.items[0].msg, "did not find expected"), "%s", d.items[0].msg);
+    diag_fini(&d);
+}
+
+Test(config, expression_error_column_accounts_for_quotes)
+{
+    struct diag_list d = parse_bad("version: 1\n"
+                                   "targets: [{name: a, match: {pid: 1}}]\n"
+                                   "rules:\n"
+                                   "  - name: q\n"
+                                   "    when: \"cpu > 80% and rsx > 1GiB\"\n");
+    /* the opening quote is column 11; 'rsx' is offset 14 in the value */
+    assert_diag(&d, 5, 26, "unknown metric 'rsx'");
+    diag_fini(&d);
+}
+
+Test(config, missing_variable_points_at_dollar)
+{
+    struct diag_list d = parse_bad("version: 1\n"
+                                   "targets:\n"
+                                   "  - name: a\n"
+                                   "    match: {pid: 1}\n"
+                                   "    labels: {v: 'x-${NOT_SET}'}\n"
+                                   "rules: []\n");
+    assert_diag(&d, 5, 20, "NOT_SET is not set");
+    diag_fini(&d);
+}
+
+Test(config, oversized_input_is_refused)
+{
+    size_t n = CONFIG_MAX_FILE_BYTES + 2;
+    char *big = malloc(n);
+    cr_assert_not_null(big);
+    memset(big, '#', n);
+    struct diag_list d;
+    struct config *c = NULL;
+    diag_init(&d);
+    cr_assert_neq(config_parse("big.yaml", big, n, fake_env, NULL, &c, &d), 0);
+    cr_assert_not_null(diag_find(&d, "larger than"));
+    diag_fini(&d);
+    free(big);
+}
+
+Test(config, load_reports_unreadable_file)
+{
+    struct diag_list d;
+    struct config *c = NULL;
+    diag_init(&d);
+    int rc = config_load("/nonexistent/stakeout.yaml", &c, &d);
+    cr_assert_eq(rc, -ENOENT);
+    cr_assert_not_null(diag_find(&d, "No such file"));
+    diag_fini(&d);
+    diag_init(&d);
+    cr_assert_eq(config_load("/", &c, &d), -EISDIR);
+    diag_fini(&d);
+}
