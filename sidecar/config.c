@@ -479,6 +479,27 @@ static void parse_for(struct walk *w, const struct ynode *n, struct rule_spec *r
     get_duration(w, n, "for", 0, 86400LL * UNITS_NS_PER_S, &r->for_ns);
 }
 
+/* `window`: its bounds come from other settings, so the message names them. */
+static void parse_window(struct walk *w, const struct ynode *n, struct rule_spec *r)
+{
+    const struct config *c = w->cfg;
+    char limit[32];
+    int64_t ns;
+
+    if (!get_duration(w, n, "window", 0, INT64_MAX, &ns))
+        return;
+    if (ns < 2 * c->poll_interval_ns) {
+        units_format_duration(2 * c->poll_interval_ns, limit, sizeof limit);
+        err_at(w, n, "window %s is shorter than two polls (%s)", n->str, limit);
+    } else if (ns > c->history_ns) {
+        units_format_duration(c->history_ns, limit, sizeof limit);
+        err_at(w, n, "window %s is longer than history %s, the samples kept per target", n->str,
+               limit);
+    } else {
+        r->window_ns = ns;
+    }
+}
+
 static void parse_capture(struct walk *w, const struct ynode *n, struct capture_spec *c)
 {
     const struct ynode *v;
@@ -556,8 +577,7 @@ static void parse_rule(struct walk *w, const struct ynode *n, struct rule_spec *
         get_duration(w, v, "cooldown", 0, 7 * 86400LL * UNITS_NS_PER_S, &r->cooldown_ns);
     v = ynode_map_get(n, "window");
     if (v)
-        get_duration(w, v, "window", 2 * w->cfg->poll_interval_ns, w->cfg->history_ns,
-                     &r->window_ns);
+        parse_window(w, v, r);
     v = ynode_map_get(n, "baseline_window");
     if (v)
         get_duration(w, v, "baseline_window", 60 * UNITS_NS_PER_S, 7 * 86400LL * UNITS_NS_PER_S,
@@ -623,12 +643,14 @@ static void parse_webhook(struct walk *w, const struct ynode *n, struct webhook_
         CURLU *u = curl_url();
         CURLUcode rc = curl_url_set(u, CURLUPART_URL, h->url, 0);
         char *scheme = NULL;
-        if (rc != CURLUE_OK) {
+        bool http = false;
+        if (rc == CURLUE_OK && curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK)
+            http = strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0;
+        /* no scheme, or one libcurl does not know (mailto:), is the same mistake as ftp:// */
+        if (rc != CURLUE_OK && rc != CURLUE_UNSUPPORTED_SCHEME && rc != CURLUE_BAD_SCHEME)
             err_at(w, v, "webhook url '%s' is not a valid URL: %s", h->url, curl_url_strerror(rc));
-        } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-                   (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+        else if (!http)
             err_at(w, v, "webhook url must start with http:// or https://");
-        }
         curl_free(scheme);
         curl_url_cleanup(u);
     }

@@ -4,6 +4,7 @@
 #include "xalloc.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <yaml.h>
 
@@ -14,6 +15,9 @@ struct builder {
     struct ynode *root;
     struct diag_list *diags;
     bool failed;
+    const char *buf;            /* the source, borrowed */
+    size_t len;
+    size_t cur_line, cur_off;   /* a known line start (0-based line, byte offset) */
 };
 
 static void node_free(struct ynode *n)
@@ -24,6 +28,7 @@ static void node_free(struct ynode *n)
         node_free(n->kids[i]);
     free(n->kids);
     free(n->str);
+    free(n->raw);
     free(n);
 }
 
@@ -83,6 +88,47 @@ static void attach(struct builder *b, struct ynode *n)
     add_kid(parent, n);
 }
 
+/* Byte offset in the source of a libyaml mark (0-based line; column in
+ * characters, not bytes), or SIZE_MAX when it cannot be found. Marks mostly
+ * arrive in file order, so the cursor keeps the whole walk linear. */
+static size_t mark_offset(struct builder *b, size_t line, size_t column)
+{
+    if (line < b->cur_line) {
+        b->cur_line = 0;
+        b->cur_off = 0;
+    }
+    while (b->cur_line < line) {
+        const char *nl = memchr(b->buf + b->cur_off, '\n', b->len - b->cur_off);
+        if (!nl)
+            return SIZE_MAX;
+        b->cur_off = (size_t)(nl - b->buf) + 1;
+        b->cur_line++;
+    }
+    size_t i = b->cur_off;
+    for (size_t c = 0; c < column; c++) {
+        if (i >= b->len || b->buf[i] == '\n')
+            return SIZE_MAX;
+        i++;
+        while (i < b->len && ((unsigned char)b->buf[i] & 0xC0) == 0x80)
+            i++;
+    }
+    return i;
+}
+
+/* Keep the source text of a one-line quoted scalar, so that an offset in its
+ * value can later be mapped to a column through escapes ("\\d", 'it''s'). */
+static void keep_raw(struct builder *b, struct ynode *n, const yaml_event_t *ev)
+{
+    char quote = n->style == YSTYLE_SINGLE ? '\'' : '"';
+    size_t start = mark_offset(b, ev->start_mark.line, ev->start_mark.column);
+    size_t end = mark_offset(b, ev->end_mark.line, ev->end_mark.column);
+
+    if (start == SIZE_MAX || end == SIZE_MAX || end < start + 2 || b->buf[start] != quote ||
+        b->buf[end - 1] != quote)
+        return; /* positions then fall back to the node's start */
+    n->raw = xstrndup(b->buf + start + 1, end - start - 2);
+}
+
 static void fail(struct builder *b, const yaml_event_t *ev, const char *msg)
 {
     if (!b->failed)
@@ -125,6 +171,8 @@ static void on_event(struct builder *b, const yaml_event_t *ev, int *docs)
         default:
             n->style = YSTYLE_PLAIN;
         }
+        if ((n->style == YSTYLE_SINGLE || n->style == YSTYLE_DOUBLE) && n->line == n->end_line)
+            keep_raw(b, n, ev);
         b->nodes++;
         attach(b, n);
         break;
@@ -161,11 +209,33 @@ static void on_event(struct builder *b, const yaml_event_t *ev, int *docs)
         fail(b, ev, "document is too large");
 }
 
+/* libyaml's message at libyaml's position. The context mark says where the
+ * construct being read began (an unclosed quote or '{' is found missing only
+ * at the end of the file), and a tab where a token should start is named. */
+static void report_yaml_error(struct builder *b, const yaml_parser_t *parser)
+{
+    const yaml_mark_t *m = &parser->problem_mark;
+    const yaml_mark_t *cm = &parser->context_mark;
+    const char *problem = parser->problem ? parser->problem : "malformed YAML";
+    unsigned line = (unsigned)m->line + 1, col = (unsigned)m->column + 1;
+    size_t at = mark_offset(b, m->line, m->column);
+
+    if (at < b->len && b->buf[at] == '\t' && strstr(problem, "cannot start any token"))
+        diag_add(b->diags, line, col, "found a tab character; YAML indentation must use spaces");
+    else if (parser->context && (cm->line != m->line || cm->column != m->column))
+        diag_add(b->diags, line, col, "%s (%s that starts at line %u column %u)", problem,
+                 parser->context, (unsigned)cm->line + 1, (unsigned)cm->column + 1);
+    else if (parser->context)
+        diag_add(b->diags, line, col, "%s (%s)", problem, parser->context);
+    else
+        diag_add(b->diags, line, col, "%s", problem);
+}
+
 int ydoc_parse(const char *buf, size_t len, struct ydoc **out, struct diag_list *diags)
 {
     yaml_parser_t parser;
     yaml_event_t ev;
-    struct builder b = {.diags = diags};
+    struct builder b = {.diags = diags, .buf = buf, .len = len};
     size_t errors_before = diags->n;
     int docs = 0;
     bool done = false;
@@ -177,13 +247,7 @@ int ydoc_parse(const char *buf, size_t len, struct ydoc **out, struct diag_list 
     yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
     while (!done && !b.failed) {
         if (!yaml_parser_parse(&parser, &ev)) {
-            const yaml_mark_t *m = &parser.problem_mark;
-            const char *problem = parser.problem ? parser.problem : "malformed YAML";
-            if (parser.context)
-                diag_add(diags, (unsigned)m->line + 1, (unsigned)m->column + 1, "%s (%s)",
-                         problem, parser.context);
-            else
-                diag_add(diags, (unsigned)m->line + 1, (unsigned)m->column + 1, "%s", problem);
+            report_yaml_error(&b, &parser);
             b.failed = true;
             break;
         }
@@ -247,12 +311,87 @@ const char *ynode_kind(const struct ynode *n)
     return "?";
 }
 
+/* One source character, escape or '' of a quoted scalar's raw text. */
+struct quoted_step {
+    size_t src;    /* bytes of raw text */
+    unsigned cols; /* columns (characters) of raw text */
+    size_t value;  /* bytes it decodes to */
+};
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static size_t utf8_bytes(unsigned long cp)
+{
+    return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
+/* s points into NUL-terminated raw text, at a non-NUL byte. Escapes follow
+ * libyaml's scanner: \xXX, \uXXXX and \UXXXXXXXX decode to UTF-8, \N and \_
+ * to two bytes, \L and \P to three, the others to one. */
+static struct quoted_step quoted_step(const char *s, enum yscalar_style style)
+{
+    struct quoted_step st = {1, 1, 1};
+
+    if (style == YSTYLE_SINGLE && s[0] == '\'' && s[1] == '\'') {
+        st.src = st.cols = 2;
+    } else if (style == YSTYLE_DOUBLE && s[0] == '\\' && s[1] != '\0') {
+        size_t hex = s[1] == 'x' ? 2 : s[1] == 'u' ? 4 : s[1] == 'U' ? 8 : 0;
+        unsigned long cp = 0;
+        size_t k;
+        for (k = 0; k < hex && hex_digit(s[2 + k]) >= 0; k++)
+            cp = cp * 16 + (unsigned long)hex_digit(s[2 + k]);
+        st.src = 2 + k;
+        st.cols = (unsigned)st.src;
+        if (hex)
+            st.value = utf8_bytes(cp);
+        else if (s[1] == 'N' || s[1] == '_')
+            st.value = 2;
+        else if (s[1] == 'L' || s[1] == 'P')
+            st.value = 3;
+    } else {
+        /* one UTF-8 character: several bytes, one column */
+        while (s[st.src] != '\0' && ((unsigned char)s[st.src] & 0xC0) == 0x80)
+            st.src++;
+        st.value = st.src;
+    }
+    return st;
+}
+
 void ynode_scalar_pos(const struct ynode *n, size_t off, unsigned *line, unsigned *col)
 {
+    unsigned cols = 0;
+
     *line = n->line;
     *col = n->col;
     if (n->type != YNODE_SCALAR || n->style == YSTYLE_BLOCK || n->end_line != n->line ||
         off > n->len)
         return;
-    *col = n->col + (unsigned)off + (n->style == YSTYLE_PLAIN ? 0 : 1);
+    if (n->style == YSTYLE_PLAIN) {
+        /* a one-line plain scalar is its own source text */
+        for (size_t i = 0; i < off; i++)
+            cols += ((unsigned char)n->str[i] & 0xC0) != 0x80;
+        *col = n->col + cols;
+        return;
+    }
+    if (!n->raw)
+        return;
+    size_t i = 0, v = 0;
+    while (n->raw[i] != '\0') {
+        struct quoted_step st = quoted_step(n->raw + i, n->style);
+        if (v + st.value > off)
+            break;
+        i += st.src;
+        v += st.value;
+        cols += st.cols;
+    }
+    *col = n->col + 1 + cols; /* + 1: the opening quote */
 }

@@ -28,6 +28,8 @@ struct ynode {
     char *str;                  /* owned, NUL-terminated */
     size_t len;
     enum yscalar_style style;
+    char *raw;                  /* owned, may be NULL: the source text between the quotes of
+                                 * a single-line quoted scalar, escapes not yet decoded */
     /* YNODE_MAP: kids[2i] is a key, kids[2i+1] its value; YNODE_SEQ: items */
     struct ynode **kids;        /* owned */
     size_t nkids;
@@ -56,8 +58,9 @@ bool ynode_is_null(const struct ynode *n);
 /* "a mapping", "a list", "a string", "null": for messages. */
 const char *ynode_kind(const struct ynode *n);
 
-/* Position of the character at offset off of a scalar's value, when it can be
- * known (single-line plain or quoted scalars); otherwise the node's start. */
+/* Position of the character at byte offset off of a scalar's value, when it can
+ * be known (single-line plain or quoted scalars, through escapes such as \\ or
+ * ''); otherwise the node's start. Columns count characters, as libyaml does. */
 void ynode_scalar_pos(const struct ynode *n, size_t off, unsigned *line, unsigned *col);
 
 #endif

@@ -346,8 +346,9 @@ static struct expr *parse_primary(struct parser *p)
     if (p->tok.kind != TOK_RPAREN) {
         char what[64];
         describe(p, what, sizeof what);
-        fail_at(p, p->tok.off, "expected ')' to close the '(' at offset %zu, found %s", open + 1,
-                what);
+        fail_at(p, p->tok.off,
+                "expected ')' to close the '(' at character %zu of the expression, found %s",
+                open + 1, what);
         expr_free(e);
         return NULL;
     }

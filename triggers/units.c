@@ -135,7 +135,10 @@ int units_parse_duration(const char *s, size_t n, int64_t *out_ns, size_t *off_o
         while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
             i++;
         if (i == ustart) {
-            set_err(err, errlen, "missing unit in duration (ms, s, m, h or d)");
+            if (i < n && (s[i] == ' ' || s[i] == '\t'))
+                set_err(err, errlen, "no space between a number and its unit, such as 5m");
+            else
+                set_err(err, errlen, "missing unit in duration (ms, s, m, h or d)");
             goto fail;
         }
         size_t k;
