@@ -68,6 +68,10 @@ void rule_spec_fini(struct rule_spec *r);
 /* Free an array of labels. NULL does nothing. */
 void label_free_array(struct label *l, size_t n);
 
+/* A hash of everything that defines a rule's behaviour (not its labels or
+ * annotations): equal fingerprints mean a reload may keep the rule's state. */
+uint64_t rule_fingerprint(const struct rule_spec *r);
+
 const char *severity_name(enum severity s);
 const char *profile_kind_name(enum profile_kind p);
 
