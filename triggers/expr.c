@@ -111,13 +111,13 @@ static void next(struct parser *p)
         fail_at(p, i, "'%.*s' is not an operator; use >, >=, < or <=", (int)len, s + i);
         t.kind = TOK_END;
     } else if (is_digit(s[i]) || (s[i] == '.' && i + 1 < p->n && is_digit(s[i + 1]))) {
-        size_t used = units_parse_number(s + i, p->n - i, &t.num);
+        /* never 0: the condition above guarantees a digit */
+        i += units_parse_number(s + i, p->n - i, &t.num);
         t.kind = TOK_NUM;
-        if (used == 0) { /* ".5": a leading dot, not a number of ours */
-            fail_at(p, i, "write numbers with a leading digit, such as 0.5");
+        if (t.num > EXPR_MAX_NUMBER) {
+            fail_at(p, t.off, "number is too large");
             t.kind = TOK_END;
         }
-        i += used;
         t.uoff = i;
         while (i < p->n && is_unit_char(s[i]))
             i++;
@@ -281,7 +281,8 @@ static struct expr *parse_cmp(struct parser *p)
             next(p);
         if (!tok_is_word(p, "baseline")) {
             describe(p, what, sizeof what);
-            fail_at(p, p->tok.off, "expected 'baseline' after '%gx', found %s", q.num, what);
+            fail_at(p, p->tok.off, "expected 'baseline' after '%.*sx', found %s",
+                    (int)(q.uoff - q.off), p->src + q.off, what);
             return NULL;
         }
         next(p);
@@ -521,6 +522,19 @@ static void sput(struct sbuf *b, const char *s)
     b->used += n;
 }
 
+/* A number as the lexer reads it back: no exponent, trailing zeros trimmed. */
+static void format_plain(double v, const char *suffix, char *buf, size_t len)
+{
+    char num[48];
+    snprintf(num, sizeof num, "%.6f", v);
+    char *end = num + strlen(num);
+    while (end > num && end[-1] == '0')
+        *--end = '\0';
+    if (end > num && end[-1] == '.')
+        *--end = '\0';
+    snprintf(buf, len, "%s%s", num, suffix);
+}
+
 static void format_node(const struct expr *e, enum expr_kind parent, struct sbuf *b)
 {
     char v[64];
@@ -531,9 +545,9 @@ static void format_node(const struct expr *e, enum expr_kind parent, struct sbuf
         sput(b, expr_op_name(e->op));
         sput(b, " ");
         if (e->ref == EXPR_REF_BASELINE) {
-            snprintf(v, sizeof v, "%gx baseline", e->value);
+            format_plain(e->value, "x baseline", v, sizeof v);
         } else if (e->ref == EXPR_REF_SIGMA) {
-            snprintf(v, sizeof v, "%g sigma", e->value);
+            format_plain(e->value, " sigma", v, sizeof v);
         } else {
             metric_format(e->metric, e->value, v, sizeof v);
         }

@@ -114,6 +114,7 @@ int units_parse_duration(const char *s, size_t n, int64_t *out_ns, size_t *off_o
 
         while (i < n && s[i] >= '0' && s[i] <= '9') {
             if (part > INT64_MAX / 10 - 9) {
+                i = start;
                 set_err(err, errlen, "duration is too large");
                 goto fail;
             }
