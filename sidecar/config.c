@@ -157,8 +157,8 @@ static bool get_uint(struct walk *w, const struct ynode *n, const char *what, un
 
     if (!want_scalar(w, n, what, "a whole number"))
         return false;
-    for (size_t i = 0; i < n->len; i++) {
-        if (n->str[i] < '0' || n->str[i] > '9' || v > 100000000000ULL) {
+    for (size_t i = 0; i < n->len || i == 0; i++) {
+        if (i >= n->len || n->str[i] < '0' || n->str[i] > '9' || v > 100000000000ULL) {
             err_at(w, n, "%s must be a whole number, found '%s'", what, n->str);
             return false;
         }
@@ -460,7 +460,10 @@ static void parse_for(struct walk *w, const struct ynode *n, struct rule_spec *r
 
     if (!want_scalar(w, n, "for", "a duration such as 30s, or 'N of M'"))
         return;
-    if (sscanf(n->str, "%u of %u%n", &a, &b, &used) == 2 && (size_t)used == n->len) {
+    /* strictly "N of M": digits, one space, "of", one space, digits */
+    if (sscanf(n->str, "%u of %u%n", &a, &b, &used) == 2 && (size_t)used == n->len &&
+        n->str[0] >= '0' && n->str[0] <= '9' && strstr(n->str, " of ") &&
+        n->str[strcspn(n->str, " ") + 4] >= '0' && n->str[strcspn(n->str, " ") + 4] <= '9') {
         if (a < 1 || b < 1 || b > 1000) {
             err_at(w, n, "for: in 'N of M', M must be 1 to 1000 and N at least 1");
         } else if (a > b) {
@@ -472,7 +475,7 @@ static void parse_for(struct walk *w, const struct ynode *n, struct rule_spec *r
         }
         return;
     }
-    if (strstr(n->str, " of ")) {
+    if (strstr(n->str, "of")) {
         err_at(w, n, "for: expected 'N of M' with whole numbers, such as '3 of 5'");
         return;
     }
@@ -600,11 +603,22 @@ static void parse_rule(struct walk *w, const struct ynode *n, struct rule_spec *
         get_labels(w, v, "annotations", &r->annotations, &r->nannotations);
     v = ynode_map_get(n, "targets");
     if (v && want_seq(w, v, "targets")) {
+        if (v->nkids == 0)
+            err_at(w, v, "%s: targets is empty; leave it out to apply the rule to every target",
+                   where);
         r->targets = xcalloc(v->nkids ? v->nkids : 1, sizeof *r->targets);
         for (size_t i = 0; i < v->nkids; i++) {
             char *name = NULL;
             if (!get_string(w, v->kids[i], "targets item", &name))
                 continue;
+            bool dup = false;
+            for (size_t j = 0; j < r->ntargets && !dup; j++)
+                dup = strcmp(r->targets[j], name) == 0;
+            if (dup) {
+                err_at(w, v->kids[i], "%s: target '%s' is listed twice", where, name);
+                free(name);
+                continue;
+            }
             if (!config_target(w->cfg, name)) {
                 const char *names[64];
                 size_t nn = 0;

@@ -136,7 +136,7 @@ Test(cli, check_reports_all_files_and_fails_if_any_is_bad)
     char want[256];
     snprintf(want, sizeof want, "%s:2:10: targets is empty", bad);
     cr_assert(strstr(r.err, want), "%s", r.err);
-    snprintf(want, sizeof want, "%s:3:31: expected a value after '>'", bad);
+    snprintf(want, sizeof want, "%s:3:31: when: expected a value after '>'", bad);
     cr_assert(strstr(r.err, want), "%s", r.err);
     spawn_result_fini(&r);
 }
