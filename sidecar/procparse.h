@@ -1,0 +1,122 @@
+/* sidecar/procparse.h - parsers for the text files of /proc and cgroupfs.
+ *
+ * Owns nothing (outputs are caller structs; strings are copied into fixed
+ * buffers). Pure: every function parses a buffer the caller has read, so
+ * each is unit-tested on recorded text. Reading is in cgroup.c and
+ * collector.c. All parsers are bounds-checked and never read past n; a
+ * missing field leaves its "have" flag false rather than failing.
+ *
+ * buf need not be NUL-terminated. A short read can cut a file anywhere, so in
+ * files of several lines the text after the last '\n' is ignored (it may end
+ * in half a number or half a path); single-value files (cpu.max, u64 files)
+ * are taken with or without their '\n'. Functions returning int return 0 or
+ * a negative errno; outputs are written only on success. */
+#ifndef STAKEOUT_PROCPARSE_H
+#define STAKEOUT_PROCPARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* /proc/PID/status: the fields libproc2's stat items do not give us. Sizes in
+ * bytes (the file says kB). Fields absent from the text stay 0 (kernel
+ * threads have no Vm lines); -EINVAL when none of them is there. */
+struct proc_status {
+    bool have_rss;
+    uint64_t rss, rss_anon, rss_file, rss_shmem, swap, vm_size;
+    uint64_t voluntary_ctxt, nonvoluntary_ctxt;
+    unsigned threads;
+    unsigned uid;          /* real uid */
+    int tracer_pid;        /* TracerPid: non-zero when a debugger is attached */
+    char state;            /* first letter of State, '?' when absent */
+};
+
+int procparse_status(const char *buf, size_t n, struct proc_status *out)
+    __attribute__((warn_unused_result));
+
+/* /proc/PID/stat and /proc/PID/task/TID/stat. comm may contain spaces and
+ * parentheses: it is everything between the first '(' and the last ')'
+ * (cut to 63 bytes). -EINVAL unless "pid (comm)" and the fields through
+ * starttime (22) are there; fields after the last one present stay 0. */
+struct proc_stat {
+    int pid;
+    char comm[64];
+    char state;
+    int ppid;
+    uint64_t minflt, majflt;
+    uint64_t utime, stime;     /* clock ticks */
+    long num_threads;
+    uint64_t starttime;        /* clock ticks after boot */
+    int processor;             /* CPU last run on */
+};
+
+int procparse_stat(const char *buf, size_t n, struct proc_stat *out)
+    __attribute__((warn_unused_result));
+
+/* /proc/PID/cgroup: the v2 path ("0::/path") and, for v1, the memory and
+ * cpu controller paths. Paths are NUL-terminated; empty when absent.
+ * -EINVAL when no line has the form "ID:controllers:path", -ENAMETOOLONG
+ * when a path we keep does not fit (never cut: a cut path is wrong). */
+struct proc_cgroup {
+    char v2[512];
+    char v1_memory[512];
+    char v1_cpu[512];          /* the hierarchy holding "cpu" (may be "cpu,cpuacct") */
+    char v1_cpu_mount[64];     /* its controller list as in the file: "cpu,cpuacct" */
+};
+
+int procparse_cgroup(const char *buf, size_t n, struct proc_cgroup *out)
+    __attribute__((warn_unused_result));
+
+/* A container id in a cgroup path: the last 64-hex-digit run (docker,
+ * containerd, cri-o: ".../docker-<id>.scope", ".../cri-containerd-<id>.scope",
+ * "/kubepods/.../<id>"). Writes "" when there is none. */
+void procparse_container_id(const char *path, char *out, size_t len);
+
+/* cgroup v2 cpu.max ("max 100000" or "200000 100000"): quota in CPUs
+ * (2.0), or 0 when unlimited; -EINVAL otherwise. v1: cfs_quota_us and
+ * cfs_period_us, where a quota of -1 (or any value <= 0) means unlimited: 0. */
+int procparse_cpu_max(const char *buf, size_t n, double *cpus) __attribute__((warn_unused_result));
+double procparse_cfs_quota(long long quota_us, long long period_us);
+
+/* cpu.stat: nr_periods, nr_throttled (both v1 and v2 name them so). have is
+ * false when neither is there (v2 without the cpu controller); -EINVAL
+ * when one of them is not a number. */
+struct cg_cpu_stat {
+    uint64_t nr_periods, nr_throttled;
+    bool have;
+};
+int procparse_cpu_stat(const char *buf, size_t n, struct cg_cpu_stat *out)
+    __attribute__((warn_unused_result));
+
+/* memory.events: high, max, oom, oom_kill (v2). v1 memory.oom_control gives
+ * oom_kill only. have is false when none of them is there; -EINVAL when one
+ * of them is not a number. */
+struct cg_mem_events {
+    uint64_t high, max, oom, oom_kill;
+    bool have;
+};
+int procparse_memory_events(const char *buf, size_t n, struct cg_mem_events *out)
+    __attribute__((warn_unused_result));
+
+/* A single number file (memory.current, memory.max, limit_in_bytes ...).
+ * "max" is UINT64_MAX. v1's "no limit" (a huge page-aligned number) is
+ * reported as UINT64_MAX too, as is anything from 2^62 up. -EINVAL when the
+ * text is not one unsigned number. */
+int procparse_u64_file(const char *buf, size_t n, uint64_t *out)
+    __attribute__((warn_unused_result));
+
+/* cpu.pressure / memory.pressure: the "some avg10" percentage. -EINVAL when
+ * there is no "some" line with an avg10. */
+int procparse_psi_some_avg10(const char *buf, size_t n, double *out)
+    __attribute__((warn_unused_result));
+
+/* The NT_GNU_BUILD_ID note of an ELF file whose first n bytes (at least the
+ * program or section headers and notes) are in buf. Writes lowercase hex
+ * into out. Returns 0, -ENOENT when there is no build-id in buf, -EINVAL when
+ * buf is not an ELF file we understand (ELF32/64, either byte order) or is
+ * cut before the headers, -ERANGE when out cannot hold the hex and its NUL
+ * (41 bytes for the usual SHA-1 id). */
+int procparse_elf_build_id(const unsigned char *buf, size_t n, char *out, size_t len)
+    __attribute__((warn_unused_result));
+
+#endif
