@@ -9,5 +9,6 @@
 #define EXIT_USAGE 2
 
 int cmd_check(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif

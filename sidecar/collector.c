@@ -1,0 +1,685 @@
+/* sidecar/collector.c - per-poll measurement of watched processes; see collector.h. */
+#include "collector.h"
+
+#include "discover.h"
+#include "fsread.h"
+#include "procparse.h"
+#include "xalloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libproc2/misc.h>
+#include <libproc2/pids.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* libproc2 items, in the order of enum rel below. */
+static enum pids_item items[] = {PIDS_ID_PID, PIDS_TICS_ALL, PIDS_TICS_BEGAN, PIDS_FLT_MIN,
+                                 PIDS_FLT_MAJ, PIDS_NLWP,     PIDS_CMD,        PIDS_STATE};
+enum rel { R_PID, R_TICS, R_BEGAN, R_MINFLT, R_MAJFLT, R_NLWP, R_CMD, R_STATE };
+/* a private accessor: PIDS_VAL changed arity in procps 4.0.5 */
+#define VAL(e, t, s) ((s)->head[(e)].result.t)
+
+struct thread_ticks {
+    int tid;
+    uint64_t ticks;
+};
+
+struct inst_private {
+    bool have_prev;
+    int64_t prev_ns;
+    uint64_t ticks, minflt, majflt, vcs, nvcs;
+    bool have_cg_prev;
+    uint64_t nr_periods, nr_throttled;
+    struct cgroup_loc cg;
+    bool cg_ok;
+    struct thread_ticks *threads; /* sorted by tid, owned */
+    size_t nthreads;
+    int64_t threads_ns;
+    bool warned_fd, warned_status;
+    int64_t died_ns;              /* when it was found gone (NONE while alive) */
+    const char *death_reason;
+    struct sample *last_window;   /* owned: history copy at death */
+    size_t nlast_window;
+    struct proc_meta dead_meta;
+    struct cg_mem_events dead_events;
+};
+
+struct cg_cache {
+    char dir[PATH_MAX];
+    struct cgroup_sample s;
+    int rc;
+};
+
+struct collector {
+    const struct config *cfg;
+    struct pids_info *info;
+    long hz;
+    unsigned cpus;
+    struct discover *disc;
+    struct discover_result *res;
+    int64_t next_discover_ns;
+    struct instance **inst;       /* owned */
+    size_t ninst;
+    double *errors;               /* per target, per minute */
+    struct coll_event *ev;        /* owned */
+    size_t nev, capev;
+    struct cg_cache *cgc;         /* this poll's cgroup reads */
+    size_t ncgc, capcgc;
+    unsigned long polls;
+    size_t history_cap;
+    bool track_threads;           /* default for new instances */
+};
+
+static const int64_t NONE = -1;
+
+struct collector *collector_new(const struct config *cfg)
+{
+    struct collector *c = xcalloc(1, sizeof *c);
+    c->cfg = cfg;
+    if (procps_pids_new(&c->info, items, sizeof items / sizeof items[0]) < 0) {
+        free(c);
+        return NULL;
+    }
+    c->hz = procps_hertz_get();
+    if (c->hz <= 0)
+        c->hz = 100;
+    c->cpus = cgroup_online_cpus();
+    c->disc = discover_new(cfg);
+    c->res = xcalloc(cfg->ntargets ? cfg->ntargets : 1, sizeof *c->res);
+    c->errors = xcalloc(cfg->ntargets ? cfg->ntargets : 1, sizeof *c->errors);
+    for (size_t i = 0; i < cfg->ntargets; i++)
+        c->errors[i] = NAN;
+    c->history_cap = (size_t)(cfg->history_ns / cfg->poll_interval_ns);
+    c->next_discover_ns = INT64_MIN;
+    return c;
+}
+
+static void coll_event_fini(struct coll_event *e)
+{
+    procmeta_fini(&e->old_meta);
+    free(e->window);
+    e->window = NULL;
+}
+
+static void instance_free(struct instance *in)
+{
+    if (!in)
+        return;
+    procmeta_fini(&in->meta);
+    history_fini(&in->hist);
+    if (in->priv) {
+        free(in->priv->threads);
+        free(in->priv->last_window);
+        procmeta_fini(&in->priv->dead_meta);
+        free(in->priv);
+    }
+    free(in);
+}
+
+void collector_free(struct collector *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nev; i++)
+        coll_event_fini(&c->ev[i]);
+    free(c->ev);
+    for (size_t i = 0; i < c->ninst; i++)
+        instance_free(c->inst[i]);
+    free(c->inst);
+    free(c->errors);
+    free(c->res);
+    free(c->cgc);
+    discover_free(c->disc);
+    procps_pids_unref(&c->info);
+    free(c);
+}
+
+size_t collector_count(const struct collector *c)
+{
+    return c->ninst;
+}
+
+struct instance *collector_at(struct collector *c, size_t i)
+{
+    return i < c->ninst ? c->inst[i] : NULL;
+}
+
+void collector_track_threads(struct collector *c, bool on)
+{
+    c->track_threads = on;
+}
+
+unsigned long collector_polls(const struct collector *c)
+{
+    return c->polls;
+}
+
+void collector_set_errors(struct collector *c, size_t target, double per_min)
+{
+    if (target < c->cfg->ntargets)
+        c->errors[target] = per_min;
+}
+
+static struct coll_event *ev_new(struct collector *c, enum coll_event_kind kind,
+                                 struct instance *in)
+{
+    if (c->nev == c->capev) {
+        c->capev = c->capev ? 2 * c->capev : 8;
+        c->ev = xreallocarray(c->ev, c->capev, sizeof *c->ev);
+    }
+    struct coll_event *e = &c->ev[c->nev++];
+    memset(e, 0, sizeof *e);
+    e->kind = kind;
+    e->inst = in;
+    e->old_pid = e->new_pid = in ? in->pid : 0;
+    return e;
+}
+
+/* ---- cgroup reads, once per cgroup per poll ------------------------------ */
+
+static const struct cgroup_sample *cg_sample(struct collector *c, const struct cgroup_loc *loc)
+{
+    const char *key = loc->mem_dir[0] ? loc->mem_dir : loc->cpu_dir;
+    if (!key[0])
+        return NULL;
+    for (size_t i = 0; i < c->ncgc; i++) {
+        if (strcmp(c->cgc[i].dir, key) == 0)
+            return c->cgc[i].rc == 0 ? &c->cgc[i].s : NULL;
+    }
+    if (c->ncgc == c->capcgc) {
+        c->capcgc = c->capcgc ? 2 * c->capcgc : 4;
+        c->cgc = xreallocarray(c->cgc, c->capcgc, sizeof *c->cgc);
+    }
+    struct cg_cache *e = &c->cgc[c->ncgc++];
+    snprintf(e->dir, sizeof e->dir, "%s", key);
+    e->rc = cgroup_read(loc, &e->s);
+    return e->rc == 0 ? &e->s : NULL;
+}
+
+/* ---- instances ------------------------------------------------------------ */
+
+static struct instance *instance_new(struct collector *c, size_t target, int pid)
+{
+    struct instance *in = xcalloc(1, sizeof *in);
+    in->target = target;
+    in->pid = pid;
+    in->slot = -1;
+    in->track_threads = c->track_threads;
+    in->priv = xcalloc(1, sizeof *in->priv);
+    in->priv->died_ns = NONE;
+    history_init(&in->hist, c->history_cap);
+    c->inst = xreallocarray(c->inst, c->ninst + 1, sizeof *c->inst);
+    c->inst[c->ninst++] = in;
+    return in;
+}
+
+static void reset_deltas(struct instance *in)
+{
+    struct inst_private *p = in->priv;
+    p->have_prev = false;
+    p->have_cg_prev = false;
+    free(p->threads);
+    p->threads = NULL;
+    p->nthreads = 0;
+    p->cg_ok = cgroup_locate(in->pid, &p->cg) == 0;
+    in->nhot = 0;
+}
+
+/* Start watching pid in an instance (new, or a dead one being reused). */
+static int instance_attach(struct collector *c, struct instance *in, int pid)
+{
+    struct proc_meta meta;
+    int rc = procmeta_read(pid, &meta);
+    if (rc != 0)
+        return rc;
+    procmeta_fini(&in->meta);
+    in->meta = meta;
+    in->pid = pid;
+    in->alive = true;
+    in->priv->died_ns = NONE;
+    reset_deltas(in);
+    if (meta.exe_errno) {
+        struct coll_event *e = ev_new(c, COLL_PROBLEM, in);
+        snprintf(e->what, sizeof e->what,
+                 "cannot read the executable of pid %d: %s (profiles need CAP_SYS_PTRACE or "
+                 "the same user)",
+                 pid, strerror(meta.exe_errno));
+    }
+    return 0;
+}
+
+/* The process of an alive instance is gone at now_ns. */
+static void instance_died(struct collector *c, struct instance *in, int64_t now_ns,
+                          const char *why)
+{
+    struct inst_private *p = in->priv;
+    const struct cgroup_sample *cg = p->cg_ok ? cg_sample(c, &p->cg) : NULL;
+
+    in->alive = false;
+    p->died_ns = now_ns;
+    p->death_reason = why;
+    /* an OOM kill shows as oom_kill going up in the cgroup */
+    if (cg && cg->events.have && in->detail.events.have &&
+        cg->events.oom_kill > in->detail.events.oom_kill)
+        p->death_reason = "oom-killed";
+    p->dead_events = cg && cg->events.have ? cg->events : in->detail.events;
+    free(p->last_window);
+    p->nlast_window = history_len(&in->hist);
+    p->last_window = xcalloc(p->nlast_window ? p->nlast_window : 1, sizeof *p->last_window);
+    p->nlast_window = history_copy(&in->hist, INT64_MIN, p->last_window, p->nlast_window);
+    procmeta_fini(&p->dead_meta);
+    procmeta_copy(&p->dead_meta, &in->meta);
+
+    struct coll_event *e = ev_new(c, COLL_EXITED, in);
+    e->reason = p->death_reason;
+    e->died_ns = now_ns;
+    e->events = p->dead_events;
+    procmeta_copy(&e->old_meta, &in->meta);
+    e->nwindow = p->nlast_window;
+    e->window = xcalloc(e->nwindow ? e->nwindow : 1, sizeof *e->window);
+    memcpy(e->window, p->last_window, e->nwindow * sizeof *e->window);
+}
+
+/* A dead instance gets a successor: a restart. */
+static void instance_restarted(struct collector *c, struct instance *in, int new_pid,
+                               int64_t now_ns, const char *reason)
+{
+    struct inst_private *p = in->priv;
+    int old_pid = in->pid;
+    if (instance_attach(c, in, new_pid) != 0)
+        return;
+    in->restarts++;
+    struct coll_event *e = ev_new(c, COLL_RESTARTED, in);
+    e->old_pid = old_pid;
+    e->new_pid = new_pid;
+    e->reason = reason ? reason : p->death_reason;
+    e->died_ns = p->died_ns != NONE ? p->died_ns : now_ns;
+    e->events = p->dead_events;
+    procmeta_copy(&e->old_meta, &p->dead_meta);
+    e->nwindow = p->nlast_window;
+    e->window = p->last_window; /* moves to the event */
+    p->last_window = NULL;
+    p->nlast_window = 0;
+    history_clear(&in->hist);
+}
+
+static bool pid_in(const struct discover_result *r, int pid)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->pids[i] == pid)
+            return true;
+    }
+    return false;
+}
+
+static struct instance *alive_with_pid(struct collector *c, size_t target, int pid)
+{
+    for (size_t i = 0; i < c->ninst; i++) {
+        if (c->inst[i]->target == target && c->inst[i]->alive && c->inst[i]->pid == pid)
+            return c->inst[i];
+    }
+    return NULL;
+}
+
+static struct instance *dead_of(struct collector *c, size_t target)
+{
+    for (size_t i = 0; i < c->ninst; i++) {
+        if (c->inst[i]->target == target && !c->inst[i]->alive)
+            return c->inst[i];
+    }
+    return NULL;
+}
+
+static void reconcile(struct collector *c, int64_t now_ns)
+{
+    for (size_t t = 0; t < c->cfg->ntargets; t++) {
+        const struct discover_result *r = &c->res[t];
+        /* gone from the target's list (a cgroup target losing a member) */
+        for (size_t i = 0; i < c->ninst; i++) {
+            struct instance *in = c->inst[i];
+            if (in->target == t && in->alive && !pid_in(r, in->pid))
+                instance_died(c, in, now_ns, "exited");
+        }
+        for (size_t k = 0; k < r->n; k++) {
+            int pid = r->pids[k];
+            if (alive_with_pid(c, t, pid))
+                continue;
+            struct instance *dead = dead_of(c, t);
+            if (dead) {
+                instance_restarted(c, dead, pid, now_ns, NULL);
+                continue;
+            }
+            struct instance *in = instance_new(c, t, pid);
+            if (instance_attach(c, in, pid) != 0) {
+                /* gone again before we could look: forget it */
+                c->ninst--;
+                instance_free(in);
+                continue;
+            }
+            ev_new(c, COLL_APPEARED, in);
+        }
+    }
+}
+
+/* ---- measuring ------------------------------------------------------------ */
+
+static int fd_count(int pid, int *err)
+{
+    char p[64];
+    struct stat st;
+    snprintf(p, sizeof p, "/proc/%d/fd", pid);
+    /* Linux >= 6.2 reports the number of open fds as the size of the dir */
+    if (stat(p, &st) == -1) {
+        *err = errno;
+        return -1;
+    }
+    if (st.st_size > 0)
+        return (int)st.st_size;
+    DIR *d = opendir(p);
+    if (!d) {
+        *err = errno;
+        return -1;
+    }
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] != '.')
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static int cmp_tid(const void *a, const void *b)
+{
+    const struct thread_ticks *x = a, *y = b;
+    return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+static int cmp_hot(const void *a, const void *b)
+{
+    const struct hot_thread *x = a, *y = b;
+    return (x->cpu < y->cpu) - (x->cpu > y->cpu);
+}
+
+/* Per-thread CPU since the previous call, the hottest first. */
+static void update_threads(struct collector *c, struct instance *in, int64_t now_ns)
+{
+    struct inst_private *p = in->priv;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", in->pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct thread_ticks *cur = NULL;
+    struct hot_thread *hot = NULL;
+    size_t n = 0, cap = 0, nhot = 0;
+    double dt = p->threads_ns != NONE && p->threads ? (double)(now_ns - p->threads_ns) / 1e9 : 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char *end;
+        long tid = strtol(de->d_name, &end, 10);
+        if (*end || tid <= 0)
+            continue;
+        char sp[96], buf[1024];
+        struct proc_stat st;
+        snprintf(sp, sizeof sp, "/proc/%d/task/%ld/stat", in->pid, tid);
+        ssize_t r = fsread(sp, buf, sizeof buf);
+        if (r <= 0 || procparse_stat(buf, (size_t)r, &st) != 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            cur = xreallocarray(cur, cap, sizeof *cur);
+            hot = xreallocarray(hot, cap, sizeof *hot);
+        }
+        cur[n] = (struct thread_ticks){(int)tid, st.utime + st.stime};
+        if (dt > 0) {
+            struct thread_ticks key = {(int)tid, 0};
+            struct thread_ticks *prev =
+                bsearch(&key, p->threads, p->nthreads, sizeof *p->threads, cmp_tid);
+            if (prev && cur[n].ticks >= prev->ticks) {
+                hot[nhot].tid = (int)tid;
+                snprintf(hot[nhot].name, sizeof hot[nhot].name, "%.31s", st.comm);
+                hot[nhot].cpu = (double)(cur[n].ticks - prev->ticks) / (double)c->hz / dt * 100.0;
+                nhot++;
+            }
+        }
+        n++;
+    }
+    closedir(d);
+    if (n > 1)
+        qsort(cur, n, sizeof *cur, cmp_tid);
+    free(p->threads);
+    p->threads = cur;
+    p->nthreads = n;
+    p->threads_ns = now_ns;
+    if (dt > 0) {
+        qsort(hot, nhot, sizeof *hot, cmp_hot);
+        in->nhot = nhot < COLLECTOR_HOT_THREADS ? nhot : COLLECTOR_HOT_THREADS;
+        memcpy(in->hot, hot, in->nhot * sizeof *hot);
+    }
+    free(hot);
+}
+
+/* Slope-derived metrics over the history, NaN until half the window is seen. */
+static double growth_per_min(const struct history *h, enum metric m, int64_t now_ns)
+{
+    int64_t span = 0;
+    double slope = history_slope(h, m, now_ns, COLLECTOR_GROWTH_WINDOW_NS, &span);
+    if (span * 2 < COLLECTOR_GROWTH_WINDOW_NS)
+        return NAN;
+    return slope * 60.0;
+}
+
+static void measure(struct collector *c, struct instance *in, struct pids_stack *ps,
+                    int64_t now_ns)
+{
+    struct inst_private *p = in->priv;
+    struct sample s;
+    char path[64], buf[4096];
+    struct proc_status st;
+    bool have_status = false;
+
+    sample_init(&s, now_ns);
+    uint64_t ticks = VAL(R_TICS, ull_int, ps);
+    uint64_t minflt = VAL(R_MINFLT, ul_int, ps), majflt = VAL(R_MAJFLT, ul_int, ps);
+    in->detail.state = VAL(R_STATE, s_ch, ps);
+    s.v[METRIC_THREADS] = (float)VAL(R_NLWP, s_int, ps);
+
+    snprintf(path, sizeof path, "/proc/%d/status", in->pid);
+    ssize_t n = fsread(path, buf, sizeof buf);
+    if (n > 0 && procparse_status(buf, (size_t)n, &st) == 0 && st.have_rss) {
+        have_status = true;
+        s.v[METRIC_RSS] = (float)st.rss;
+        in->detail.rss_anon = st.rss_anon;
+        in->detail.rss_file = st.rss_file;
+        in->detail.rss_shmem = st.rss_shmem;
+        in->detail.swap = st.swap;
+        in->detail.vm_size = st.vm_size;
+        in->detail.tracer_pid = st.tracer_pid;
+    }
+
+    int fderr = 0;
+    int fds = fd_count(in->pid, &fderr);
+    if (fds >= 0) {
+        s.v[METRIC_FDS] = (float)fds;
+    } else if (!p->warned_fd && fderr != ENOENT) {
+        p->warned_fd = true;
+        struct coll_event *e = ev_new(c, COLL_PROBLEM, in);
+        snprintf(e->what, sizeof e->what,
+                 "cannot count the open files of pid %d: %s (needs CAP_SYS_PTRACE or the same "
+                 "user); fds stays empty",
+                 in->pid, strerror(fderr));
+    }
+
+    if (p->have_prev && now_ns > p->prev_ns) {
+        double dt = (double)(now_ns - p->prev_ns) / 1e9;
+        if (ticks >= p->ticks) {
+            double cpu = (double)(ticks - p->ticks) / (double)c->hz / dt * 100.0;
+            s.v[METRIC_CPU] = (float)cpu;
+        }
+        in->detail.minflt_per_s = (double)(minflt - p->minflt) / dt;
+        in->detail.majflt_per_s = (double)(majflt - p->majflt) / dt;
+        if (have_status) {
+            in->detail.voluntary_ctxt_per_s = (double)(st.voluntary_ctxt - p->vcs) / dt;
+            in->detail.involuntary_ctxt_per_s = (double)(st.nonvoluntary_ctxt - p->nvcs) / dt;
+        }
+    }
+    p->have_prev = true;
+    p->prev_ns = now_ns;
+    p->ticks = ticks;
+    p->minflt = minflt;
+    p->majflt = majflt;
+    if (have_status) {
+        p->vcs = st.voluntary_ctxt;
+        p->nvcs = st.nonvoluntary_ctxt;
+    }
+
+    const struct cgroup_sample *cg = p->cg_ok ? cg_sample(c, &p->cg) : NULL;
+    double quota = cg && cg->cpu_quota > 0 ? cg->cpu_quota : (double)c->cpus;
+    in->detail.cpu_quota = cg ? cg->cpu_quota : 0;
+    if (!isnan(s.v[METRIC_CPU]))
+        s.v[METRIC_CPU_LIMIT] = (float)(s.v[METRIC_CPU] / quota);
+    in->detail.have_cg_mem = cg && cg->have_mem;
+    if (cg) {
+        if (cg->cpu.have) {
+            if (p->have_cg_prev && cg->cpu.nr_periods > p->nr_periods)
+                s.v[METRIC_THROTTLED] = (float)(100.0 * (double)(cg->cpu.nr_throttled - p->nr_throttled) /
+                                                (double)(cg->cpu.nr_periods - p->nr_periods));
+            else if (p->have_cg_prev)
+                s.v[METRIC_THROTTLED] = 0.0f;
+            p->have_cg_prev = true;
+            p->nr_periods = cg->cpu.nr_periods;
+            p->nr_throttled = cg->cpu.nr_throttled;
+        }
+        if (cg->have_mem) {
+            in->detail.cg_usage = cg->mem_usage;
+            in->detail.cg_limit = cg->mem_limit;
+            if (cg->mem_limit != UINT64_MAX && cg->mem_limit > 0)
+                s.v[METRIC_MEM_LIMIT] = (float)(100.0 * (double)cg->mem_usage / (double)cg->mem_limit);
+        }
+        if (cg->events.have) {
+            static const char *names[] = {"high", "max", "oom", "oom_kill"};
+            const uint64_t now_v[] = {cg->events.high, cg->events.max, cg->events.oom,
+                                      cg->events.oom_kill};
+            const uint64_t old_v[] = {in->detail.events.high, in->detail.events.max,
+                                      in->detail.events.oom, in->detail.events.oom_kill};
+            for (int k = 0; k < 4 && in->detail.events.have; k++) {
+                if (now_v[k] > old_v[k]) {
+                    struct coll_event *e = ev_new(c, COLL_MEMORY_EVENT, in);
+                    snprintf(e->what, sizeof e->what, "%s +%llu", names[k],
+                             (unsigned long long)(now_v[k] - old_v[k]));
+                    e->events = cg->events;
+                }
+            }
+            in->detail.events = cg->events;
+        }
+        s.v[METRIC_PSI_CPU] = (float)cg->psi_cpu;
+        s.v[METRIC_PSI_MEMORY] = (float)cg->psi_memory;
+    }
+    s.v[METRIC_ERRORS] = (float)c->errors[in->target];
+
+    history_push(&in->hist, &s);
+    /* derived from the history, including this sample */
+    struct sample *last = (struct sample *)history_last(&in->hist);
+    if (last && last->t_ns == now_ns) {
+        last->v[METRIC_RSS_GROWTH] = (float)growth_per_min(&in->hist, METRIC_RSS, now_ns);
+        if (!isnan(last->v[METRIC_MEM_LIMIT])) {
+            double slope = growth_per_min(&in->hist, METRIC_MEM_LIMIT, now_ns) / 60.0;
+            double left = 100.0 - last->v[METRIC_MEM_LIMIT];
+            last->v[METRIC_OOM_ETA] = slope > 0 ? (float)(left > 0 ? left / slope : 0.0)
+                                     : isnan(slope) ? NAN : INFINITY;
+        }
+    }
+    if (in->track_threads)
+        update_threads(c, in, now_ns);
+}
+
+size_t collector_poll(struct collector *c, int64_t now_ns, const struct coll_event **events)
+{
+    for (size_t i = 0; i < c->nev; i++)
+        coll_event_fini(&c->ev[i]);
+    c->nev = 0;
+    c->ncgc = 0;
+    c->polls++;
+
+    /* Discovery: at start, while a target waits, and every few seconds. */
+    bool waiting = false;
+    for (size_t t = 0; t < c->cfg->ntargets && !waiting; t++) {
+        bool have = false;
+        for (size_t i = 0; i < c->ninst && !have; i++)
+            have = c->inst[i]->target == t && c->inst[i]->alive;
+        waiting = !have;
+    }
+    if (waiting || now_ns >= c->next_discover_ns) {
+        if (discover_scan(c->disc, c->res) == 0)
+            reconcile(c, now_ns);
+        int64_t every = c->cfg->poll_interval_ns > COLLECTOR_DISCOVER_EVERY_NS
+                            ? c->cfg->poll_interval_ns
+                            : COLLECTOR_DISCOVER_EVERY_NS;
+        c->next_discover_ns = now_ns + every;
+    }
+
+    /* One libproc2 fetch for every alive instance. */
+    unsigned *pids = xcalloc(c->ninst ? c->ninst : 1, sizeof *pids);
+    size_t npids = 0;
+    for (size_t i = 0; i < c->ninst; i++) {
+        if (c->inst[i]->alive)
+            pids[npids++] = (unsigned)c->inst[i]->pid;
+    }
+    struct pids_fetch *f = NULL;
+    if (npids)
+        f = procps_pids_select(c->info, pids, (int)npids, PIDS_SELECT_PID);
+    int total = f && f->counts ? f->counts->total : 0;
+    size_t ninst = c->ninst; /* instances added below are measured next poll */
+    for (size_t i = 0; i < ninst; i++) {
+        struct instance *in = c->inst[i];
+        if (!in->alive)
+            continue;
+        struct pids_stack *ps = NULL;
+        for (int k = 0; k < total; k++) {
+            if (VAL(R_PID, s_int, f->stacks[k]) == in->pid) {
+                ps = f->stacks[k];
+                break;
+            }
+        }
+        if (!ps) {
+            instance_died(c, in, now_ns, "exited");
+            continue;
+        }
+        if (VAL(R_BEGAN, ull_int, ps) != in->meta.start_ticks) {
+            /* same pid, another process: the old one ended */
+            int pid = in->pid;
+            instance_died(c, in, now_ns, "exited");
+            if (pid_in(&c->res[in->target], pid) || c->cfg->targets[in->target].match == MATCH_PID)
+                instance_restarted(c, in, pid, now_ns, "pid reused");
+            continue;
+        }
+        const char *comm = VAL(R_CMD, str, ps);
+        if (comm && strcmp(comm, in->meta.comm) != 0) {
+            /* exec: a new program in the same process */
+            struct proc_meta m;
+            if (procmeta_read(in->pid, &m) == 0) {
+                bool changed = strcmp(m.exe, in->meta.exe) != 0 ||
+                               strcmp(m.build_id, in->meta.build_id) != 0;
+                procmeta_fini(&m);
+                if (changed) {
+                    int pid = in->pid;
+                    instance_died(c, in, now_ns, "exec");
+                    instance_restarted(c, in, pid, now_ns, "exec");
+                    continue;
+                }
+                snprintf(in->meta.comm, sizeof in->meta.comm, "%s", comm);
+            }
+        }
+        measure(c, in, ps, now_ns);
+    }
+    free(pids);
+    *events = c->ev;
+    return c->nev;
+}

@@ -1,0 +1,43 @@
+/* sidecar/fsread.c - small-file reads; see fsread.h. */
+#include "fsread.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+ssize_t fsread_at(int dirfd, const char *name, char *buf, size_t len)
+{
+    size_t used = 0;
+    ssize_t rc;
+    int fd;
+
+    if (len == 0)
+        return -EINVAL;
+    do {
+        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    } while (fd == -1 && errno == EINTR);
+    if (fd == -1)
+        return -errno;
+    while (used < len - 1) {
+        ssize_t r = read(fd, buf + used, len - 1 - used);
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r == -1) {
+            rc = -errno;
+            goto out;
+        }
+        if (r == 0)
+            break;
+        used += (size_t)r;
+    }
+    rc = (ssize_t)used;
+out:
+    buf[used] = '\0';
+    close(fd);
+    return rc;
+}
+
+ssize_t fsread(const char *path, char *buf, size_t len)
+{
+    return fsread_at(AT_FDCWD, path, buf, len);
+}

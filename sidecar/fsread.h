@@ -1,0 +1,19 @@
+/* sidecar/fsread.h - read small kernel files (procfs, cgroupfs) in one go.
+ *
+ * Owns nothing. I/O only: open, read until EOF or the buffer is full, close;
+ * EINTR retried. The parsers in procparse.c take what these return. */
+#ifndef STAKEOUT_FSREAD_H
+#define STAKEOUT_FSREAD_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Read path into buf (at most len - 1 bytes) and NUL-terminate. Returns the
+ * byte count or a negative errno. */
+ssize_t fsread(const char *path, char *buf, size_t len) __attribute__((warn_unused_result));
+
+/* Same, relative to a directory fd (openat). */
+ssize_t fsread_at(int dirfd, const char *name, char *buf, size_t len)
+    __attribute__((warn_unused_result));
+
+#endif

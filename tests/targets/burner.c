@@ -1,0 +1,85 @@
+/* tests/targets/burner.c - a CPU burner with named threads, for collector and
+ * sampler tests.
+ *
+ *   burner [--threads N] [--idle M] [--tag TEXT] [--seconds S]
+ *
+ * Starts N threads named burn-0.. that spin (default 1) and M threads named
+ * idle-0.. that sleep, prints "ready PID" on stdout once all are running,
+ * then runs until killed or for S seconds. --tag only makes the command line
+ * unique so a test can match exactly this process.
+ *
+ * On the line "cpu" on stdin it answers "cpu_ns=C wall_ns=W": its own CPU
+ * time and the monotonic clock, the ground truth a test compares a
+ * measurement with on a machine too busy to give it a whole core. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile unsigned long long sink;
+
+static void *spin(void *arg)
+{
+    char name[16];
+    snprintf(name, sizeof name, "burn-%d", (int)(long)arg);
+    pthread_setname_np(pthread_self(), name);
+    for (;;)
+        sink++;
+    return NULL;
+}
+
+static void *idle(void *arg)
+{
+    char name[16];
+    snprintf(name, sizeof name, "idle-%d", (int)(long)arg);
+    pthread_setname_np(pthread_self(), name);
+    for (;;)
+        pause();
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 1, idles = 0, seconds = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--idle") == 0 && i + 1 < argc)
+            idles = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+            seconds = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--tag") == 0 && i + 1 < argc)
+            i++;
+    }
+    for (int i = 0; i < threads; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, spin, (void *)(long)i) != 0)
+            return 1;
+    }
+    for (int i = 0; i < idles; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, idle, (void *)(long)i) != 0)
+            return 1;
+    }
+    printf("ready %d\n", (int)getpid());
+    fflush(stdout);
+    if (seconds > 0) {
+        sleep((unsigned)seconds);
+        return 0;
+    }
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        if (strncmp(line, "cpu", 3) == 0) {
+            struct timespec cpu, wall;
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+            clock_gettime(CLOCK_MONOTONIC, &wall);
+            printf("cpu_ns=%lld wall_ns=%lld\n", cpu.tv_sec * 1000000000LL + cpu.tv_nsec,
+                   wall.tv_sec * 1000000000LL + wall.tv_nsec);
+            fflush(stdout);
+        }
+    }
+    for (;;) /* stdin closed: keep burning until killed */
+        pause();
+}

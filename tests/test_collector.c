@@ -1,0 +1,531 @@
+/* tests/test_collector.c - the collectors against real processes from
+ * tests/targets: CPU within tolerance of what a burner does, hot threads by
+ * name, RSS, threads, fds, restarts (pid file, regex, exec), a target that is
+ * not there yet, an OOM kill named as such, missing permission reported
+ * without a crash, and `stakeout status --json`. No fake /proc. */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "config.h"
+#include "support/child.h"
+#include "support/spawn.h"
+
+#define MIB (1024.0 * 1024.0)
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The measurement interval itself, not a synchronisation. */
+static void wait_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+static struct config *cfg_from(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static struct config *cfg_from(const char *fmt, ...)
+{
+    char text[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    struct diag_list d;
+    struct config *cfg = NULL;
+    diag_init(&d);
+    if (config_parse("t.yaml", text, strlen(text), NULL, NULL, &cfg, &d) != 0) {
+        diag_print(&d, "t.yaml", stderr);
+        cr_assert_fail("test config does not parse:\n%s", text);
+    }
+    diag_fini(&d);
+    return cfg;
+}
+
+static void start(struct child *c, const char *target, const char *a1, const char *a2,
+                  const char *a3, const char *a4)
+{
+    char *argv[6] = {(char *)child_target(target), (char *)a1, (char *)a2, (char *)a3,
+                     (char *)a4, NULL};
+    cr_assert_eq(child_start(c, argv), 0);
+    char line[128];
+    cr_assert_gt(child_readline(c, line, sizeof line, 10000), 0, "%s did not start", target);
+    cr_assert(strncmp(line, "ready ", 6) == 0, "%s said '%s'", target, line);
+}
+
+static void expect_reply(struct child *c, const char *cmd, const char *prefix)
+{
+    char line[256];
+    cr_assert(child_send(c, cmd));
+    cr_assert_gt(child_readline(c, line, sizeof line, 20000), 0, "no reply to %s", cmd);
+    cr_assert(strncmp(line, prefix, strlen(prefix)) == 0, "'%s' answered '%s'", cmd, line);
+}
+
+static size_t poll_events(struct collector *c, const struct coll_event **ev)
+{
+    return collector_poll(c, mono_ns(), ev);
+}
+
+static struct instance *only_alive(struct collector *c)
+{
+    struct instance *found = NULL;
+    for (size_t i = 0; i < collector_count(c); i++) {
+        struct instance *in = collector_at(c, i);
+        if (in->alive) {
+            cr_assert_null(found, "more than one process matched");
+            found = in;
+        }
+    }
+    cr_assert_not_null(found, "no process matched");
+    return found;
+}
+
+static const struct coll_event *find_event(const struct coll_event *ev, size_t n,
+                                           enum coll_event_kind kind)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].kind == kind)
+            return &ev[i];
+    }
+    return NULL;
+}
+
+static double last(struct instance *in, enum metric m)
+{
+    const struct sample *s = history_last(&in->hist);
+    cr_assert_not_null(s);
+    return s->v[m];
+}
+
+/* The burner's own account of its CPU time, for a ground truth. */
+struct truth {
+    long long cpu_ns, wall_ns;
+};
+
+static struct truth ask_truth(struct child *b)
+{
+    struct truth t;
+    char line[128];
+    cr_assert(child_send(b, "cpu\n"));
+    cr_assert_gt(child_readline(b, line, sizeof line, 10000), 0);
+    cr_assert_eq(sscanf(line, "cpu_ns=%lld wall_ns=%lld", &t.cpu_ns, &t.wall_ns), 2, "%s", line);
+    return t;
+}
+
+static double truth_pct(struct truth a, struct truth b)
+{
+    return 100.0 * (double)(b.cpu_ns - a.cpu_ns) / (double)(b.wall_ns - a.wall_ns);
+}
+
+Test(collector, cpu_one_thread_burner_reads_85_to_105, .timeout = 30)
+{
+    struct child b;
+    start(&b, "burner", "--threads", "1", NULL, NULL);
+    struct config *cfg = cfg_from("version: 1\ntargets: [{name: b, match: {pid: %d}}]\n"
+                                  "rules: []\n", b.pid);
+    struct collector *c = collector_new(cfg);
+    const struct coll_event *ev;
+    poll_events(c, &ev);
+    struct truth t0 = ask_truth(&b);
+    struct instance *in = only_alive(c);
+    cr_assert(isnan(last(in, METRIC_CPU)), "no CPU before a second poll: it is a delta");
+    wait_ms(2000);
+    poll_events(c, &ev);
+    struct truth t1 = ask_truth(&b);
+    double cpu = last(in, METRIC_CPU), truth = truth_pct(t0, t1);
+    /* the measurement follows what the process really got, within 5 points */
+    cr_assert(fabs(cpu - truth) < 5.0, "measured %.1f%%, the burner says %.1f%%", cpu, truth);
+    /* and on a machine that gives it a core, that is one whole core */
+    if (truth >= 90.0)
+        cr_assert(cpu >= 85.0 && cpu <= 105.0, "one spinning thread reads %.1f%%", cpu);
+    else
+        cr_log_warn("machine busy: the burner got %.1f%% of a core; range check skipped", truth);
+    cr_assert_gt(last(in, METRIC_CPU_LIMIT), 0.0);
+    cr_assert_leq(last(in, METRIC_CPU_LIMIT), cpu + 0.01, "cpu_limit divides by >= 1 CPU");
+    collector_free(c);
+    config_free(cfg);
+    child_stop(&b);
+}
+
+Test(collector, hot_threads_name_the_burning_thread, .timeout = 30)
+{
+    struct child b;
+    start(&b, "burner", "--threads", "1", "--idle", "3");
+    struct config *cfg = cfg_from("version: 1\ntargets: [{name: b, match: {pid: %d}}]\n"
+                                  "rules: []\n", b.pid);
+    struct collector *c = collector_new(cfg);
+    collector_track_threads(c, true);
+    const struct coll_event *ev;
+    poll_events(c, &ev);
+    struct truth t0 = ask_truth(&b);
+    wait_ms(1500);
+    poll_events(c, &ev);
+    struct truth t1 = ask_truth(&b);
+    struct instance *in = only_alive(c);
+    cr_assert_eq(last(in, METRIC_THREADS), 5.0, "main + 1 burner + 3 idle");
+    cr_assert_geq(in->nhot, 1);
+    cr_assert_str_eq(in->hot[0].name, "burn-0");
+    double truth = truth_pct(t0, t1);
+    cr_assert(fabs(in->hot[0].cpu - truth) < 5.0, "burn-0 at %.1f%%, the burner says %.1f%%",
+              in->hot[0].cpu, truth);
+    for (size_t i = 1; i < in->nhot; i++)
+        cr_assert_lt(in->hot[i].cpu, 2.0, "%s at %.1f%%", in->hot[i].name, in->hot[i].cpu);
+    collector_free(c);
+    config_free(cfg);
+    child_stop(&b);
+}
+
+Test(collector, rss_and_fds_follow_the_process, .timeout = 60)
+{
+    struct child a;
+    start(&a, "allocator", NULL, NULL, NULL, NULL);
+    struct config *cfg = cfg_from("version: 1\ntargets: [{name: a, match: {pid: %d}}]\n"
+                                  "rules: []\n", a.pid);
+    struct collector *c = collector_new(cfg);
+    const struct coll_event *ev;
+    poll_events(c, &ev);
+    struct instance *in = only_alive(c);
+    double rss0 = last(in, METRIC_RSS), fds0 = last(in, METRIC_FDS);
+    cr_assert_gt(rss0, 0);
+    cr_assert_geq(fds0, 3);
+    expect_reply(&a, "grow 64\n", "ok rss_mib=64");
+    expect_reply(&a, "open 10\n", "ok fds_opened=10");
+    wait_ms(100);
+    poll_events(c, &ev);
+    double rss1 = last(in, METRIC_RSS), fds1 = last(in, METRIC_FDS);
+    cr_assert_geq(rss1 - rss0, 60 * MIB, "rss grew %.1f MiB", (rss1 - rss0) / MIB);
+    cr_assert_lt(rss1 - rss0, 80 * MIB, "rss grew %.1f MiB", (rss1 - rss0) / MIB);
+    cr_assert_eq(fds1 - fds0, 10, "fds %g -> %g", fds0, fds1);
+    cr_assert_geq(in->detail.rss_anon, 64 * MIB, "the growth is anonymous memory");
+    collector_free(c);
+    config_free(cfg);
+    child_stop(&a);
+}
+
+static void write_pid_file(const char *path, pid_t pid)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%d\n", (int)pid);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(rename(tmp, path), 0);
+}
+
+Test(collector, restart_by_pid_file_carries_old_pid_new_pid_and_history, .timeout = 60)
+{
+    char dir[] = "/tmp/stakeout-coll-XXXXXX", pidfile[4096];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(pidfile, sizeof pidfile, "%s/app.pid", dir);
+    struct child a1, a2;
+    start(&a1, "allocator", NULL, NULL, NULL, NULL);
+    write_pid_file(pidfile, a1.pid);
+    struct config *cfg = cfg_from("version: 1\npoll_interval: 200ms\n"
+                                  "targets: [{name: app, match: {pid_file: '%s'}}]\n"
+                                  "rules: []\n", pidfile);
+    struct collector *c = collector_new(cfg);
+    const struct coll_event *ev;
+    size_t n = poll_events(c, &ev);
+    cr_assert_not_null(find_event(ev, n, COLL_APPEARED));
+    for (int i = 0; i < 4; i++) {
+        wait_ms(200);
+        poll_events(c, &ev);
+    }
+    int old = a1.pid;
+    child_stop(&a1);
+    n = poll_events(c, &ev);
+    const struct coll_event *ex = find_event(ev, n, COLL_EXITED);
+    cr_assert_not_null(ex, "the exit is seen at the next poll");
+    cr_assert_eq(ex->old_pid, old);
+    cr_assert_str_eq(ex->reason, "exited");
+    cr_assert_geq(ex->nwindow, 4, "the history before the end comes with it");
+
+    start(&a2, "allocator", NULL, NULL, NULL, NULL);
+    write_pid_file(pidfile, a2.pid);
+    n = poll_events(c, &ev);
+    const struct coll_event *re = find_event(ev, n, COLL_RESTARTED);
+    cr_assert_not_null(re, "the successor is a restart");
+    cr_assert_eq(re->old_pid, old);
+    cr_assert_eq(re->new_pid, a2.pid);
+    cr_assert_geq(re->nwindow, 4);
+    cr_assert_str_eq(re->old_meta.comm, "allocator");
+    struct instance *in = only_alive(c);
+    cr_assert_eq(in->pid, a2.pid);
+    cr_assert_eq(in->restarts, 1);
+    cr_assert_eq(collector_count(c), 1, "the same instance, not a second one");
+    collector_free(c);
+    config_free(cfg);
+    child_stop(&a2);
+    unlink(pidfile);
+    rmdir(dir);
+}
+
+Test(collector, target_not_there_yet_is_waited_for_then_found, .timeout = 30)
+{
+    char tag[64];
+    snprintf(tag, sizeof tag, "late-%d-%ld", (int)getpid(), (long)mono_ns());
+    struct config *cfg = cfg_from("version: 1\n"
+                                  "targets: [{name: late, match: {process: 'burner .*--tag %s'}}]\n"
+                                  "rules: []\n", tag);
+    struct collector *c = collector_new(cfg);
+    const struct coll_event *ev;
+    size_t n = poll_events(c, &ev);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(collector_count(c), 0, "nothing matches yet");
+    struct child b;
+    start(&b, "burner", "--threads", "0", "--tag", tag);
+    n = poll_events(c, &ev);
+    const struct coll_event *ap = find_event(ev, n, COLL_APPEARED);
+    cr_assert_not_null(ap, "found at the next poll while waiting");
+    cr_assert_eq(ap->inst->pid, b.pid);
+    cr_assert_str_eq(ap->inst->meta.comm, "burner");
+    cr_assert(strstr(ap->inst->meta.cmdline, tag), "%s", ap->inst->meta.cmdline);
+    cr_assert(strstr(ap->inst->meta.exe, "burner"), "%s", ap->inst->meta.exe);
+    cr_assert_eq(strlen(ap->inst->meta.build_id), 40, "GNU build-id of the test target");
+    cr_assert_gt(ap->inst->meta.start_wall_ns, 0);
+
+    /* a regex target that restarts: killed, then started again */
+    int old = b.pid;
+    child_stop(&b);
+    n = poll_events(c, &ev);
+    cr_assert_not_null(find_event(ev, n, COLL_EXITED));
+    start(&b, "burner", "--threads", "0", "--tag", tag);
+    n = poll_events(c, &ev);
+    const struct coll_event *re = find_event(ev, n, COLL_RESTARTED);
+    cr_assert_not_null(re);
+    cr_assert_eq(re->old_pid, old);
+    cr_assert_eq(re->new_pid, b.pid);
+    collector_free(c);
+    config_free(cfg);
+    child_stop(&b);
+}
+
+Test(collector, exec_of_a_new_binary_is_a_restart, .timeout = 30)
+{
+    struct child a;
+    start(&a, "allocator", NULL, NULL, NULL, NULL);
+    struct config *cfg = cfg_from("version: 1\ntargets: [{name: a, match: {pid: %d}}]\n"
+                                  "rules: []\n", a.pid);
+    struct collector *c = collector_new(cfg);
+    const struct coll_event *ev;
+    poll_events(c, &ev);
+    cr_assert_str_eq(only_alive(c)->meta.comm, "allocator");
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "exec %s\n", child_target("burner"));
+    cr_assert(child_send(&a, cmd));
+    char line[128];
+    cr_assert_gt(child_readline(&a, line, sizeof line, 10000), 0, "burner did not start");
+    cr_assert(strncmp(line, "ready ", 6) == 0);
+    size_t n = poll_events(c, &ev);
+    const struct coll_event *re = find_event(ev, n, COLL_RESTARTED);
+    cr_assert_not_null(re, "an exec is seen as a restart");
+    cr_assert_str_eq(re->reason, "exec");
+    cr_assert_eq(re->old_pid, a.pid);
+    cr_assert_eq(re->new_pid, a.pid);
+    cr_assert_str_eq(re->old_meta.comm, "allocator");
+    struct instance *in = only_alive(c);
+    cr_assert_str_eq(in->meta.comm, "burner");
+    cr_assert(strstr(in->meta.exe, "burner"));
+    collector_free(c);
+    config_free(cfg);
+    child_stop(&a);
+}
+
+/* A memory cgroup of our own with a small limit, v2 or v1; NULL if the
+ * machine does not let us make one. */
+static const char *make_memcg(char *dir, size_t len, bool *v2)
+{
+    static const char *bases[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/memory"};
+    for (int i = 0; i < 2; i++) {
+        char probe[256];
+        *v2 = i == 0;
+        snprintf(probe, sizeof probe, "%s/%s", bases[i], *v2 ? "cgroup.subtree_control" : "memory.limit_in_bytes");
+        if (access(probe, W_OK) != 0 && access(probe, R_OK) != 0)
+            continue;
+        snprintf(dir, len, "%s/stakeout-test-%d", bases[i], (int)getpid());
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            continue;
+        char limit[4096];
+        snprintf(limit, sizeof limit, "%s/%s", dir, *v2 ? "memory.max" : "memory.limit_in_bytes");
+        FILE *f = fopen(limit, "w");
+        if (!f) {
+            rmdir(dir);
+            continue;
+        }
+        fprintf(f, "%d\n", 48 << 20);
+        if (fclose(f) != 0) {
+            rmdir(dir);
+            continue;
+        }
+        return dir;
+    }
+    return NULL;
+}
+
+Test(collector, oom_kill_in_the_cgroup_is_named_as_the_exit_reason, .timeout = 60)
+{
+    char dir[512];
+    bool v2;
+    if (!make_memcg(dir, sizeof dir, &v2)) {
+        cr_skip_test("no writable memory cgroup on this machine");
+        return;
+    }
+    struct child a;
+    start(&a, "allocator", NULL, NULL, NULL, NULL);
+    char procs[600];
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
+    FILE *f = fopen(procs, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%d\n", a.pid);
+    cr_assert_eq(fclose(f), 0, "moving the allocator into %s", dir);
+    struct config *cfg = cfg_from("version: 1\ntargets: [{name: a, match: {pid: %d}}]\n"
+                                  "rules: []\n", a.pid);
+    struct collector *c = collector_new(cfg);
+    const struct coll_event *ev;
+    poll_events(c, &ev);
+    struct instance *in = only_alive(c);
+    cr_assert(in->detail.have_cg_mem, "the cgroup of the target is read");
+    cr_assert_eq(in->detail.cg_limit, 48u << 20);
+    cr_assert_geq(last(in, METRIC_MEM_LIMIT), 0.0);
+    cr_assert(child_send(&a, "grow 200\n"));
+    /* the kernel kills it: wait for the pipe to close */
+    char line[128];
+    cr_assert_lt(child_readline(&a, line, sizeof line, 20000), 0, "allocator survived: %s", line);
+    int st = 0;
+    while (waitpid(a.pid, &st, 0) == -1 && errno == EINTR)
+        ;
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "killed by the OOM killer");
+    a.pid = 0;
+    size_t n = poll_events(c, &ev);
+    const struct coll_event *ex = find_event(ev, n, COLL_EXITED);
+    cr_assert_not_null(ex);
+    cr_assert_str_eq(ex->reason, "oom-killed");
+    cr_assert_geq(ex->events.oom_kill, 1);
+    collector_free(c);
+    config_free(cfg);
+    child_stop(&a);
+    rmdir(dir);
+}
+
+Test(collector, missing_permission_problem_names_the_cause, .timeout = 30)
+{
+    if (geteuid() != 0) {
+        cr_skip_test("needs root to drop to another user");
+        return;
+    }
+    struct child b;
+    start(&b, "burner", "--threads", "0", NULL, NULL);
+    char cfgpath[] = "/tmp/stakeout-perm-XXXXXX";
+    int fd = mkstemp(cfgpath);
+    cr_assert_neq(fd, -1);
+    dprintf(fd, "version: 1\ntargets: [{name: b, match: {pid: %d}}]\nrules: []\n", b.pid);
+    close(fd);
+    chmod(cfgpath, 0644);
+    /* setpriv is util-linux: run `stakeout status` as nobody, against root's process */
+    char *argv[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                    (char *)spawn_stakeout_bin(), "status", "-c", cfgpath, "--json", NULL};
+    struct spawn_result res;
+    cr_assert_eq(spawn_capture(argv, NULL, 20000, &res), 0);
+    unlink(cfgpath);
+    int target_pid = b.pid;
+    child_stop(&b);
+    cr_assert_eq(res.status, 0, "status failed: %s", res.err);
+    cr_assert(strstr(res.err, "Permission denied"), "stderr: %s", res.err);
+    cr_assert(strstr(res.err, "CAP_SYS_PTRACE"), "the log says what is missing: %s", res.err);
+    json_error_t jerr;
+    json_t *root = json_loads(res.out, 0, &jerr);
+    cr_assert_not_null(root, "not JSON: %s", jerr.text);
+    json_t *t0 = json_array_get(json_object_get(root, "targets"), 0);
+    cr_assert_eq(json_integer_value(json_object_get(t0, "pid")), target_pid, "still watched");
+    /* what needs ptrace access is empty; what /proc gives anyone is there */
+    cr_assert_str_eq(json_string_value(json_object_get(t0, "exe")), "");
+    cr_assert_str_eq(json_string_value(json_object_get(t0, "build_id")), "");
+    cr_assert(json_is_integer(json_object_get(json_object_get(t0, "metrics"), "rss")));
+    cr_assert(json_is_integer(json_object_get(json_object_get(t0, "metrics"), "threads")));
+    json_decref(root);
+    spawn_result_fini(&res);
+}
+
+Test(collector, status_json_lists_each_matched_process_with_metrics, .timeout = 30)
+{
+    char tag[64];
+    snprintf(tag, sizeof tag, "status-%d-%ld", (int)getpid(), (long)mono_ns());
+    struct child b1, b2;
+    start(&b1, "burner", "--threads", "1", "--tag", tag);
+    start(&b2, "burner", "--threads", "0", "--tag", tag);
+    char cfgpath[] = "/tmp/stakeout-status-XXXXXX";
+    int fd = mkstemp(cfgpath);
+    cr_assert_neq(fd, -1);
+    dprintf(fd,
+            "version: 1\npoll_interval: 1s\n"
+            "targets:\n"
+            "  - {name: burners, match: {process: 'burner .*--tag %s'}}\n"
+            "  - {name: absent, match: {process: 'no-such-process-%s'}}\n"
+            "rules:\n"
+            "  - {name: hot, when: 'cpu > 20%%', for: 10s}\n"
+            "  - {name: drift, when: 'cpu > 3x baseline'}\n",
+            tag, tag);
+    close(fd);
+    char *argv[] = {(char *)spawn_stakeout_bin(), "status", "-c", cfgpath, "--json", NULL};
+    struct spawn_result res;
+    cr_assert_eq(spawn_capture(argv, NULL, 20000, &res), 0);
+    unlink(cfgpath);
+    int burning_pid = b1.pid;
+    child_stop(&b1);
+    child_stop(&b2);
+    cr_assert_eq(res.status, 0, "%s", res.err);
+    json_error_t jerr;
+    json_t *root = json_loads(res.out, 0, &jerr);
+    cr_assert_not_null(root, "not JSON: %s\n%s", jerr.text, res.out);
+    json_t *targets = json_object_get(root, "targets");
+    cr_assert_eq(json_array_size(targets), 3, "two burners and the absent target");
+    int seen_hot = 0;
+    for (size_t i = 0; i < 2; i++) {
+        json_t *t = json_array_get(targets, i);
+        cr_assert_str_eq(json_string_value(json_object_get(t, "name")), "burners");
+        cr_assert_str_eq(json_string_value(json_object_get(t, "comm")), "burner");
+        json_t *m = json_object_get(t, "metrics");
+        double cpu = json_number_value(json_object_get(m, "cpu"));
+        cr_assert(json_is_integer(json_object_get(m, "rss")));
+        cr_assert(json_is_integer(json_object_get(m, "threads")));
+        cr_assert(json_is_integer(json_object_get(m, "fds")));
+        cr_assert(json_is_null(json_object_get(m, "errors")), "no logs configured");
+        json_t *rules = json_object_get(t, "rules");
+        cr_assert_eq(json_array_size(rules), 2);
+        json_t *hot = json_array_get(rules, 0), *drift = json_array_get(rules, 1);
+        if (json_integer_value(json_object_get(t, "pid")) == burning_pid) {
+            cr_assert(cpu > 25, "the burner burns: %.1f", cpu);
+            cr_assert_str_eq(json_string_value(json_object_get(hot, "state")), "pending");
+            seen_hot++;
+        } else {
+            cr_assert(cpu < 5, "the idle one idles: %.1f", cpu);
+            cr_assert_str_eq(json_string_value(json_object_get(hot, "reason")),
+                             "condition false");
+        }
+        cr_assert_str_eq(json_string_value(json_object_get(drift, "reason")), "warming up");
+    }
+    cr_assert_eq(seen_hot, 1);
+    json_t *absent = json_array_get(targets, 2);
+    cr_assert(json_is_null(json_object_get(absent, "pid")));
+    json_decref(root);
+    spawn_result_fini(&res);
+}
