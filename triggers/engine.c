@@ -368,6 +368,7 @@ struct evalctx {
     bool use_cache;
     struct observed *obs;     /* indexed by comparison index */
     bool warming;             /* a relative comparison had no baseline */
+    bool measured;            /* a comparison had a value (not NaN) */
 };
 
 static bool eval(struct evalctx *c, const struct expr *x)
@@ -388,6 +389,8 @@ static bool eval(struct evalctx *c, const struct expr *x)
     o->ref = x->ref;
     o->value = metric_value(c->sl, c->r, x->metric, c->h, c->s, c->now_ns, c->use_cache);
     o->warming_up = false;
+    if (!isnan(o->value))
+        c->measured = true;
     double median = NAN, mean = NAN, std = NAN;
     if (x->ref != EXPR_REF_ABS) {
         const struct tracker *t = find_tracker(c->sl, x->metric, c->r->baseline_window_ns);
@@ -689,7 +692,7 @@ static struct event *emit_group(struct engine *e, int slot, struct slot *sl, con
             (ev->capture_rule == SIZE_MAX || rank_cmp(e, grp[i], ev->capture_rule) < 0))
             ev->capture_rule = grp[i];
     }
-    struct evalctx c = {sl, &e->rules[lead], h, s, now_ns, true, ev->obs, false};
+    struct evalctx c = {sl, &e->rules[lead], h, s, now_ns, true, ev->obs, false, false};
     if (e->rules[lead].when)
         eval(&c, e->rules[lead].when);
     ev->nobs = expr_count(e->rules[lead].when);
@@ -761,7 +764,7 @@ size_t engine_step(struct engine *e, int slot, const struct history *h, int64_t 
         if (r->every_ns > 0 || !r->when || !applies(r, sl->target))
             continue;
 
-        struct evalctx c = {sl, r, h, s, now_ns, true, obs, false};
+        struct evalctx c = {sl, r, h, s, now_ns, true, obs, false, false};
         bool cond = s && eval(&c, r->when);
         if (r->for_count) {
             for (int64_t k = 0; k < missed && k < r->for_m; k++)
@@ -798,10 +801,11 @@ size_t engine_step(struct engine *e, int slot, const struct history *h, int64_t 
             if (!s) {
                 resolving = false; /* no data resolves nothing either */
             } else if (r->resolve_when) {
-                struct evalctx rc = {sl, r, h, s, now_ns, true, obs, false};
+                struct evalctx rc = {sl, r, h, s, now_ns, true, obs, false, false};
                 resolving = eval(&rc, r->resolve_when);
             } else {
-                resolving = !cond;
+                /* `when` false only because nothing was measured is no data */
+                resolving = !cond && c.measured;
             }
             if (cond && !r->for_count && st->true_since == NONE)
                 st->true_since = now_ns;
@@ -809,15 +813,15 @@ size_t engine_step(struct engine *e, int slot, const struct history *h, int64_t 
                 st->false_since = NONE;
                 break;
             }
-            if (st->false_since == NONE)
-                st->false_since = now_ns;
+            if (st->false_since == NONE || gap)
+                st->false_since = now_ns; /* unobserved polls cannot count towards it */
             if (now_ns - st->false_since < resolve_after(r, e->poll_ns))
                 break;
             if (st->alerted) {
                 struct event *ev = ev_new(e, EVENT_RESOLVED, slot, i, now_ns);
                 set_episode(e, ev, sl, st, i);
                 ev->true_for_ns = now_ns - st->episode_start;
-                struct evalctx oc = {sl, r, h, s, now_ns, true, ev->obs, false};
+                struct evalctx oc = {sl, r, h, s, now_ns, true, ev->obs, false, false};
                 eval(&oc, r->when);
                 ev->nobs = expr_count(r->when);
             }
@@ -845,7 +849,7 @@ size_t engine_step(struct engine *e, int slot, const struct history *h, int64_t 
             ev->reason = SUPPRESS_COOLDOWN;
             set_episode(e, ev, sl, st, i);
             ev->true_for_ns = now_ns - st->episode_start;
-            struct evalctx oc = {sl, &e->rules[i], h, s, now_ns, true, ev->obs, false};
+            struct evalctx oc = {sl, &e->rules[i], h, s, now_ns, true, ev->obs, false, false};
             eval(&oc, e->rules[i].when);
             ev->nobs = expr_count(e->rules[i].when);
             continue;
@@ -937,8 +941,9 @@ void engine_explain(const struct engine *e, int slot, size_t rule, const struct 
     const struct sample *s = history_last(h);
     if (s && s->t_ns != now_ns)
         s = NULL;
-    struct evalctx c = {sl, r, h, s, now_ns, false, out->obs, false};
-    bool cond = s && eval(&c, r->when);
+    struct evalctx c = {sl, r, h, s, now_ns, false, out->obs, false, false};
+    /* evaluated even without a sample, so that every obs is filled (NaN values) */
+    bool cond = eval(&c, r->when) && s;
     out->nobs = expr_count(r->when);
     if (r->for_count) {
         out->n_true = st->n_true;
@@ -979,6 +984,8 @@ void engine_explain(const struct engine *e, int slot, size_t rule, const struct 
             if (t->ready || t->window_ns != r->baseline_window_ns || !expr_uses(r->when, t->metric))
                 continue;
             int64_t need = (int64_t)(ENGINE_WARMUP_FRACTION * (double)t->window_ns);
+            if (need < ENGINE_WARMUP_MIN_SAMPLES * e->poll_ns)
+                need = ENGINE_WARMUP_MIN_SAMPLES * e->poll_ns; /* one sample a poll */
             int64_t have = t->first_ns == NONE ? 0 : now_ns - t->first_ns;
             if (need - have > left)
                 left = need - have;

@@ -15,7 +15,9 @@
  *    a missing sample or a gap of more than two poll intervals resets it.
  *  - `for: N of M` needs it on N of the last M polls; a missed poll is false.
  *  - A firing rule resolves once its resolve condition (`resolve_when`, or
- *    `when` false) has held for `resolve_after` (default: its `for`, or 30s).
+ *    `when` false) has held for `resolve_after` (default: its `for`, or 30s);
+ *    a missing sample, a poll where none of its metrics was measured (NaN),
+ *    or a gap starts that over: no data resolves nothing.
  *  - `cooldown`: a rule that fires again before its cooldown has passed is
  *    suppressed (counted, reported in its next alert), never silent.
  *  - One capture per slot at a time; rules that fire on the same poll make
