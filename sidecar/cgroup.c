@@ -156,6 +156,38 @@ int cgroup_read(const struct cgroup_loc *loc, struct cgroup_sample *out)
     return 0;
 }
 
+int cgroup_read_fast(const struct cgroup_loc *loc, struct cgroup_sample *out)
+{
+    char buf[1024];
+    ssize_t n;
+    uint64_t v;
+    double psi;
+
+    if (loc->mem_dir[0]) {
+        n = read_in(loc->mem_dir, loc->v2 ? "memory.current" : "memory.usage_in_bytes", buf,
+                    sizeof buf);
+        if (n == -ENOENT)
+            return -ENOENT;
+        out->have_mem = n > 0 && procparse_u64_file(buf, (size_t)n, &v) == 0;
+        if (out->have_mem)
+            out->mem_usage = v;
+        if (loc->v2) {
+            n = read_in(loc->mem_dir, "memory.pressure", buf, sizeof buf);
+            out->psi_memory = n > 0 && procparse_psi_some_avg10(buf, (size_t)n, &psi) == 0 ? psi : NAN;
+        }
+    }
+    if (loc->cpu_dir[0]) {
+        n = read_in(loc->cpu_dir, "cpu.stat", buf, sizeof buf);
+        if (n <= 0 || procparse_cpu_stat(buf, (size_t)n, &out->cpu) != 0)
+            out->cpu.have = false;
+        if (loc->v2) {
+            n = read_in(loc->cpu_dir, "cpu.pressure", buf, sizeof buf);
+            out->psi_cpu = n > 0 && procparse_psi_some_avg10(buf, (size_t)n, &psi) == 0 ? psi : NAN;
+        }
+    }
+    return 0;
+}
+
 unsigned cgroup_online_cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

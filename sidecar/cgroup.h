@@ -42,6 +42,12 @@ int cgroup_locate(int pid, struct cgroup_loc *out) __attribute__((warn_unused_re
 int cgroup_read(const struct cgroup_loc *loc, struct cgroup_sample *out)
     __attribute__((warn_unused_result));
 
+/* Refresh only what changes from one poll to the next: memory usage, cpu.stat
+ * and pressure. Limits, quota and memory.events keep the values of the last
+ * cgroup_read. */
+int cgroup_read_fast(const struct cgroup_loc *loc, struct cgroup_sample *inout)
+    __attribute__((warn_unused_result));
+
 /* Number of online CPUs (the cpu_limit denominator without a quota). */
 unsigned cgroup_online_cpus(void);
 

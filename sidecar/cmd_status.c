@@ -248,7 +248,8 @@ static void poll_once(const struct config *cfg, struct collector *c, struct engi
     size_t n = collector_poll(c, now_ns, &ev);
     for (size_t i = 0; i < n; i++) {
         if (ev[i].kind == COLL_PROBLEM)
-            slog(SLOG_WARN, ev[i].what, "target", cfg->targets[ev[i].inst->target].name, NULL);
+            slog(SLOG_WARN, ev[i].what, "target",
+                 ev[i].inst ? cfg->targets[ev[i].inst->target].name : "-", NULL);
     }
     for (size_t i = 0; i < collector_count(c); i++) {
         struct instance *in = collector_at(c, i);

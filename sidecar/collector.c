@@ -17,12 +17,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* libproc2 items, in the order of enum rel below. */
-static enum pids_item items[] = {PIDS_ID_PID, PIDS_TICS_ALL, PIDS_TICS_BEGAN, PIDS_FLT_MIN,
-                                 PIDS_FLT_MAJ, PIDS_NLWP,     PIDS_CMD,        PIDS_STATE};
-enum rel { R_PID, R_TICS, R_BEGAN, R_MINFLT, R_MAJFLT, R_NLWP, R_CMD, R_STATE };
+/* libproc2 items, in the order of enum rel below. Only items libproc2 takes
+ * from /proc/PID/stat: procps 4.0.2 reads /proc/PID/status once for any pid
+ * select, and a second time as soon as one status item is asked for. With
+ * stat items only, a poll reads what a bare stat + status read does. */
+static enum pids_item items[] = {
+    PIDS_ID_PID, PIDS_TICS_ALL, PIDS_TICS_BEGAN, PIDS_FLT_MIN, PIDS_FLT_MAJ,
+    PIDS_NLWP,   PIDS_CMD,      PIDS_STATE,      PIDS_RSS,     PIDS_VSIZE_BYTES,
+};
+enum rel { R_PID, R_TICS, R_BEGAN, R_MINFLT, R_MAJFLT, R_NLWP, R_CMD, R_STATE, R_RSS, R_VSIZE };
 /* a private accessor: PIDS_VAL changed arity in procps 4.0.5 */
 #define VAL(e, t, s) ((s)->head[(e)].result.t)
+
+/* What libproc2 has no item for, or only from status (the RSS split, swap,
+ * context switches, TracerPid), is diagnostic detail rather than a rule
+ * metric: /proc/PID/status is read for it every STATUS_EVERY polls, and at
+ * every poll while threads are tracked. Cgroup limits and event counters
+ * change rarely too. */
+#define STATUS_EVERY 10
+#define CG_SLOW_EVERY 10
 
 struct thread_ticks {
     int tid;
@@ -32,15 +45,19 @@ struct thread_ticks {
 struct inst_private {
     bool have_prev;
     int64_t prev_ns;
-    uint64_t ticks, minflt, majflt, vcs, nvcs;
+    uint64_t ticks, minflt, majflt;
+    int64_t ctxt_ns;              /* last read of the context-switch counts */
+    uint64_t vcs, nvcs;
     bool have_cg_prev;
     uint64_t nr_periods, nr_throttled;
+    double throttled;             /* percent, NaN until two reads */
+    int last_fds;                 /* -1 until read */
     struct cgroup_loc cg;
     bool cg_ok;
     struct thread_ticks *threads; /* sorted by tid, owned */
     size_t nthreads;
     int64_t threads_ns;
-    bool warned_fd, warned_status;
+    bool warned_fd;
     int64_t died_ns;              /* when it was found gone (NONE while alive) */
     const char *death_reason;
     struct sample *last_window;   /* owned: history copy at death */
@@ -49,16 +66,21 @@ struct inst_private {
     struct cg_mem_events dead_events;
 };
 
+/* One cgroup's values, refreshed once per poll (fully every CG_SLOW_EVERY). */
 struct cg_cache {
     char dir[PATH_MAX];
     struct cgroup_sample s;
     int rc;
+    unsigned long read_poll;      /* poll of the last refresh */
+    unsigned long used_poll;      /* poll that last asked for it */
+    unsigned long full_poll;      /* poll of the last full read, 0: never */
 };
 
 struct collector {
     const struct config *cfg;
     struct pids_info *info;
     long hz;
+    long page_size;
     unsigned cpus;
     struct discover *disc;
     struct discover_result *res;
@@ -73,6 +95,9 @@ struct collector {
     unsigned long polls;
     size_t history_cap;
     bool track_threads;           /* default for new instances */
+    int64_t discover_every_ns;
+    bool need[METRIC_COUNT];      /* metrics some rule reads: measured every poll */
+    bool need_cgroup;             /* a rule reads a cgroup metric */
 };
 
 static const int64_t NONE = -1;
@@ -89,6 +114,9 @@ struct collector *collector_new(const struct config *cfg)
     if (c->hz <= 0)
         c->hz = 100;
     c->cpus = cgroup_online_cpus();
+    c->page_size = sysconf(_SC_PAGESIZE);
+    if (c->page_size <= 0)
+        c->page_size = 4096;
     c->disc = discover_new(cfg);
     c->res = xcalloc(cfg->ntargets ? cfg->ntargets : 1, sizeof *c->res);
     c->errors = xcalloc(cfg->ntargets ? cfg->ntargets : 1, sizeof *c->errors);
@@ -96,6 +124,8 @@ struct collector *collector_new(const struct config *cfg)
         c->errors[i] = NAN;
     c->history_cap = (size_t)(cfg->history_ns / cfg->poll_interval_ns);
     c->next_discover_ns = INT64_MIN;
+    c->discover_every_ns = COLLECTOR_DISCOVER_EVERY_NS;
+    collector_set_rules(c, cfg->rules, cfg->nrules);
     return c;
 }
 
@@ -149,6 +179,26 @@ struct instance *collector_at(struct collector *c, size_t i)
     return i < c->ninst ? c->inst[i] : NULL;
 }
 
+void collector_set_rules(struct collector *c, const struct rule_spec *rules, size_t n)
+{
+    memset(c->need, 0, sizeof c->need);
+    for (size_t i = 0; i < n; i++) {
+        for (int m = 0; m < METRIC_COUNT; m++) {
+            if (expr_uses(rules[i].when, (enum metric)m) ||
+                expr_uses(rules[i].resolve_when, (enum metric)m))
+                c->need[m] = true;
+        }
+    }
+    c->need_cgroup = c->need[METRIC_MEM_LIMIT] || c->need[METRIC_OOM_ETA] ||
+                     c->need[METRIC_THROTTLED] || c->need[METRIC_PSI_CPU] ||
+                     c->need[METRIC_PSI_MEMORY];
+}
+
+void collector_discover_every(struct collector *c, int64_t ns)
+{
+    c->discover_every_ns = ns;
+}
+
 void collector_track_threads(struct collector *c, bool on)
 {
     c->track_threads = on;
@@ -182,22 +232,45 @@ static struct coll_event *ev_new(struct collector *c, enum coll_event_kind kind,
 
 /* ---- cgroup reads, once per cgroup per poll ------------------------------ */
 
-static const struct cgroup_sample *cg_sample(struct collector *c, const struct cgroup_loc *loc)
+enum cg_mode {
+    CG_CACHED, /* the values of the last read, no I/O */
+    CG_POLL,   /* usage, cpu.stat and pressure now; everything every CG_SLOW_EVERY */
+    CG_FULL,   /* everything now (memory.events at an exit) */
+};
+
+/* A cgroup's values, read at most once per poll whatever the number of its
+ * processes. *fresh tells whether they were read at this poll. */
+static const struct cgroup_sample *cg_sample(struct collector *c, const struct cgroup_loc *loc,
+                                             enum cg_mode mode, bool *fresh)
 {
     const char *key = loc->mem_dir[0] ? loc->mem_dir : loc->cpu_dir;
+    struct cg_cache *e = NULL;
+    *fresh = false;
     if (!key[0])
         return NULL;
-    for (size_t i = 0; i < c->ncgc; i++) {
+    for (size_t i = 0; i < c->ncgc && !e; i++) {
         if (strcmp(c->cgc[i].dir, key) == 0)
-            return c->cgc[i].rc == 0 ? &c->cgc[i].s : NULL;
+            e = &c->cgc[i];
     }
-    if (c->ncgc == c->capcgc) {
-        c->capcgc = c->capcgc ? 2 * c->capcgc : 4;
-        c->cgc = xreallocarray(c->cgc, c->capcgc, sizeof *c->cgc);
+    if (!e) {
+        if (c->ncgc == c->capcgc) {
+            c->capcgc = c->capcgc ? 2 * c->capcgc : 4;
+            c->cgc = xreallocarray(c->cgc, c->capcgc, sizeof *c->cgc);
+        }
+        e = &c->cgc[c->ncgc++];
+        memset(e, 0, sizeof *e);
+        snprintf(e->dir, sizeof e->dir, "%s", key);
     }
-    struct cg_cache *e = &c->cgc[c->ncgc++];
-    snprintf(e->dir, sizeof e->dir, "%s", key);
-    e->rc = cgroup_read(loc, &e->s);
+    if (mode == CG_FULL || e->full_poll == 0 ||
+        (mode == CG_POLL && c->polls - e->full_poll >= CG_SLOW_EVERY)) {
+        e->rc = cgroup_read(loc, &e->s);
+        e->full_poll = e->read_poll = c->polls;
+    } else if (mode == CG_POLL && e->read_poll != c->polls) {
+        e->rc = cgroup_read_fast(loc, &e->s);
+        e->read_poll = c->polls;
+    }
+    *fresh = e->read_poll == c->polls;
+    e->used_poll = c->polls;
     return e->rc == 0 ? &e->s : NULL;
 }
 
@@ -223,6 +296,9 @@ static void reset_deltas(struct instance *in)
     struct inst_private *p = in->priv;
     p->have_prev = false;
     p->have_cg_prev = false;
+    p->ctxt_ns = NONE;
+    p->throttled = NAN;
+    p->last_fds = -1;
     free(p->threads);
     p->threads = NULL;
     p->nthreads = 0;
@@ -258,7 +334,9 @@ static void instance_died(struct collector *c, struct instance *in, int64_t now_
                           const char *why)
 {
     struct inst_private *p = in->priv;
-    const struct cgroup_sample *cg = p->cg_ok ? cg_sample(c, &p->cg) : NULL;
+    /* a full read: memory.events tells an OOM kill from a plain exit */
+    bool fresh;
+    const struct cgroup_sample *cg = p->cg_ok ? cg_sample(c, &p->cg, CG_FULL, &fresh) : NULL;
 
     in->alive = false;
     p->died_ns = now_ns;
@@ -476,38 +554,54 @@ static double growth_per_min(const struct history *h, enum metric m, int64_t now
     return slope * 60.0;
 }
 
+static void read_status_detail(struct instance *in, int64_t now_ns)
+{
+    struct inst_private *p = in->priv;
+    char path[64], buf[4096];
+    struct proc_status st;
+
+    snprintf(path, sizeof path, "/proc/%d/status", in->pid);
+    ssize_t n = fsread(path, buf, sizeof buf);
+    if (n <= 0 || procparse_status(buf, (size_t)n, &st) != 0)
+        return;
+    in->detail.tracer_pid = st.tracer_pid;
+    in->detail.rss_anon = st.rss_anon;
+    in->detail.rss_file = st.rss_file;
+    in->detail.rss_shmem = st.rss_shmem;
+    in->detail.swap = st.swap;
+    if (p->ctxt_ns != NONE && now_ns > p->ctxt_ns) {
+        double dt = (double)(now_ns - p->ctxt_ns) / 1e9;
+        in->detail.voluntary_ctxt_per_s = (double)(st.voluntary_ctxt - p->vcs) / dt;
+        in->detail.involuntary_ctxt_per_s = (double)(st.nonvoluntary_ctxt - p->nvcs) / dt;
+    }
+    p->ctxt_ns = now_ns;
+    p->vcs = st.voluntary_ctxt;
+    p->nvcs = st.nonvoluntary_ctxt;
+}
+
 static void measure(struct collector *c, struct instance *in, struct pids_stack *ps,
                     int64_t now_ns)
 {
     struct inst_private *p = in->priv;
     struct sample s;
-    char path[64], buf[4096];
-    struct proc_status st;
-    bool have_status = false;
 
     sample_init(&s, now_ns);
     uint64_t ticks = VAL(R_TICS, ull_int, ps);
     uint64_t minflt = VAL(R_MINFLT, ul_int, ps), majflt = VAL(R_MAJFLT, ul_int, ps);
     in->detail.state = VAL(R_STATE, s_ch, ps);
     s.v[METRIC_THREADS] = (float)VAL(R_NLWP, s_int, ps);
+    /* stat's rss is in pages */
+    s.v[METRIC_RSS] = (float)((double)VAL(R_RSS, ul_int, ps) * (double)c->page_size);
+    in->detail.vm_size = VAL(R_VSIZE, ul_int, ps);
 
-    snprintf(path, sizeof path, "/proc/%d/status", in->pid);
-    ssize_t n = fsread(path, buf, sizeof buf);
-    if (n > 0 && procparse_status(buf, (size_t)n, &st) == 0 && st.have_rss) {
-        have_status = true;
-        s.v[METRIC_RSS] = (float)st.rss;
-        in->detail.rss_anon = st.rss_anon;
-        in->detail.rss_file = st.rss_file;
-        in->detail.rss_shmem = st.rss_shmem;
-        in->detail.swap = st.swap;
-        in->detail.vm_size = st.vm_size;
-        in->detail.tracer_pid = st.tracer_pid;
-    }
-
+    /* What no rule reads is refreshed every STATUS_EVERY polls for context
+     * (status, alerts) and carried in between; the rules' metrics every poll. */
+    bool detail_poll = in->track_threads || p->ctxt_ns == NONE || c->polls % STATUS_EVERY == 0;
     int fderr = 0;
-    int fds = fd_count(in->pid, &fderr);
+    int fds = c->need[METRIC_FDS] || detail_poll ? fd_count(in->pid, &fderr) : p->last_fds;
     if (fds >= 0) {
         s.v[METRIC_FDS] = (float)fds;
+        p->last_fds = fds;
     } else if (!p->warned_fd && fderr != ENOENT) {
         p->warned_fd = true;
         struct coll_event *e = ev_new(c, COLL_PROBLEM, in);
@@ -525,38 +619,38 @@ static void measure(struct collector *c, struct instance *in, struct pids_stack 
         }
         in->detail.minflt_per_s = (double)(minflt - p->minflt) / dt;
         in->detail.majflt_per_s = (double)(majflt - p->majflt) / dt;
-        if (have_status) {
-            in->detail.voluntary_ctxt_per_s = (double)(st.voluntary_ctxt - p->vcs) / dt;
-            in->detail.involuntary_ctxt_per_s = (double)(st.nonvoluntary_ctxt - p->nvcs) / dt;
-        }
     }
     p->have_prev = true;
     p->prev_ns = now_ns;
     p->ticks = ticks;
     p->minflt = minflt;
     p->majflt = majflt;
-    if (have_status) {
-        p->vcs = st.voluntary_ctxt;
-        p->nvcs = st.nonvoluntary_ctxt;
-    }
+    if (detail_poll)
+        read_status_detail(in, now_ns);
 
-    const struct cgroup_sample *cg = p->cg_ok ? cg_sample(c, &p->cg) : NULL;
+    bool cg_fresh = false;
+    const struct cgroup_sample *cg =
+        p->cg_ok ? cg_sample(c, &p->cg, c->need_cgroup || detail_poll ? CG_POLL : CG_CACHED,
+                             &cg_fresh)
+                 : NULL;
     double quota = cg && cg->cpu_quota > 0 ? cg->cpu_quota : (double)c->cpus;
     in->detail.cpu_quota = cg ? cg->cpu_quota : 0;
     if (!isnan(s.v[METRIC_CPU]))
         s.v[METRIC_CPU_LIMIT] = (float)(s.v[METRIC_CPU] / quota);
     in->detail.have_cg_mem = cg && cg->have_mem;
     if (cg) {
-        if (cg->cpu.have) {
+        if (cg->cpu.have && cg_fresh) {
+            /* a delta only between two reads; carried in between */
             if (p->have_cg_prev && cg->cpu.nr_periods > p->nr_periods)
-                s.v[METRIC_THROTTLED] = (float)(100.0 * (double)(cg->cpu.nr_throttled - p->nr_throttled) /
-                                                (double)(cg->cpu.nr_periods - p->nr_periods));
+                p->throttled = 100.0 * (double)(cg->cpu.nr_throttled - p->nr_throttled) /
+                               (double)(cg->cpu.nr_periods - p->nr_periods);
             else if (p->have_cg_prev)
-                s.v[METRIC_THROTTLED] = 0.0f;
+                p->throttled = 0.0;
             p->have_cg_prev = true;
             p->nr_periods = cg->cpu.nr_periods;
             p->nr_throttled = cg->cpu.nr_throttled;
         }
+        s.v[METRIC_THROTTLED] = (float)p->throttled;
         if (cg->have_mem) {
             in->detail.cg_usage = cg->mem_usage;
             in->detail.cg_limit = cg->mem_limit;
@@ -600,13 +694,55 @@ static void measure(struct collector *c, struct instance *in, struct pids_stack 
         update_threads(c, in, now_ns);
 }
 
+/* One instance at one poll, given its libproc2 stack (NULL: it is gone). */
+static void poll_instance(struct collector *c, struct instance *in, struct pids_stack *ps,
+                          int64_t now_ns)
+{
+    if (!ps) {
+        instance_died(c, in, now_ns, "exited");
+        return;
+    }
+    if (VAL(R_BEGAN, ull_int, ps) != in->meta.start_ticks) {
+        /* same pid, another process: the old one ended */
+        int pid = in->pid;
+        instance_died(c, in, now_ns, "exited");
+        if (pid_in(&c->res[in->target], pid) || c->cfg->targets[in->target].match == MATCH_PID)
+            instance_restarted(c, in, pid, now_ns, "pid reused");
+        return;
+    }
+    const char *comm = VAL(R_CMD, str, ps);
+    if (comm && strcmp(comm, in->meta.comm) != 0) {
+        /* exec: a new program in the same process */
+        struct proc_meta m;
+        if (procmeta_read(in->pid, &m) == 0) {
+            bool changed = strcmp(m.exe, in->meta.exe) != 0 ||
+                           strcmp(m.build_id, in->meta.build_id) != 0;
+            procmeta_fini(&m);
+            if (changed) {
+                int pid = in->pid;
+                instance_died(c, in, now_ns, "exec");
+                instance_restarted(c, in, pid, now_ns, "exec");
+                return;
+            }
+            snprintf(in->meta.comm, sizeof in->meta.comm, "%s", comm);
+        }
+    }
+    measure(c, in, ps, now_ns);
+}
+
 size_t collector_poll(struct collector *c, int64_t now_ns, const struct coll_event **events)
 {
     for (size_t i = 0; i < c->nev; i++)
         coll_event_fini(&c->ev[i]);
     c->nev = 0;
-    c->ncgc = 0;
     c->polls++;
+    /* forget cgroups nobody has read for a while (their processes are gone) */
+    for (size_t i = 0; i < c->ncgc;) {
+        if (c->polls - c->cgc[i].used_poll > 100)
+            c->cgc[i] = c->cgc[--c->ncgc];
+        else
+            i++;
+    }
 
     /* Discovery: at start, while a target waits, and every few seconds. */
     bool waiting = false;
@@ -619,66 +755,49 @@ size_t collector_poll(struct collector *c, int64_t now_ns, const struct coll_eve
     if (waiting || now_ns >= c->next_discover_ns) {
         if (discover_scan(c->disc, c->res) == 0)
             reconcile(c, now_ns);
-        int64_t every = c->cfg->poll_interval_ns > COLLECTOR_DISCOVER_EVERY_NS
+        int64_t every = c->cfg->poll_interval_ns > c->discover_every_ns
                             ? c->cfg->poll_interval_ns
-                            : COLLECTOR_DISCOVER_EVERY_NS;
+                            : c->discover_every_ns;
         c->next_discover_ns = now_ns + every;
     }
 
-    /* One libproc2 fetch for every alive instance. */
+    /* libproc2 fetches for every alive instance, in batches: procps 4.0.2
+     * refuses a select of more than 255 pids. */
     unsigned *pids = xcalloc(c->ninst ? c->ninst : 1, sizeof *pids);
-    size_t npids = 0;
-    for (size_t i = 0; i < c->ninst; i++) {
-        if (c->inst[i]->alive)
-            pids[npids++] = (unsigned)c->inst[i]->pid;
-    }
-    struct pids_fetch *f = NULL;
-    if (npids)
-        f = procps_pids_select(c->info, pids, (int)npids, PIDS_SELECT_PID);
-    int total = f && f->counts ? f->counts->total : 0;
+    struct instance **batch = xcalloc(c->ninst ? c->ninst : 1, sizeof *batch);
     size_t ninst = c->ninst; /* instances added below are measured next poll */
+    size_t npids = 0;
     for (size_t i = 0; i < ninst; i++) {
-        struct instance *in = c->inst[i];
-        if (!in->alive)
-            continue;
-        struct pids_stack *ps = NULL;
-        for (int k = 0; k < total; k++) {
-            if (VAL(R_PID, s_int, f->stacks[k]) == in->pid) {
-                ps = f->stacks[k];
-                break;
-            }
+        if (c->inst[i]->alive) {
+            batch[npids] = c->inst[i];
+            pids[npids++] = (unsigned)c->inst[i]->pid;
         }
-        if (!ps) {
-            instance_died(c, in, now_ns, "exited");
-            continue;
-        }
-        if (VAL(R_BEGAN, ull_int, ps) != in->meta.start_ticks) {
-            /* same pid, another process: the old one ended */
-            int pid = in->pid;
-            instance_died(c, in, now_ns, "exited");
-            if (pid_in(&c->res[in->target], pid) || c->cfg->targets[in->target].match == MATCH_PID)
-                instance_restarted(c, in, pid, now_ns, "pid reused");
-            continue;
-        }
-        const char *comm = VAL(R_CMD, str, ps);
-        if (comm && strcmp(comm, in->meta.comm) != 0) {
-            /* exec: a new program in the same process */
-            struct proc_meta m;
-            if (procmeta_read(in->pid, &m) == 0) {
-                bool changed = strcmp(m.exe, in->meta.exe) != 0 ||
-                               strcmp(m.build_id, in->meta.build_id) != 0;
-                procmeta_fini(&m);
-                if (changed) {
-                    int pid = in->pid;
-                    instance_died(c, in, now_ns, "exec");
-                    instance_restarted(c, in, pid, now_ns, "exec");
-                    continue;
-                }
-                snprintf(in->meta.comm, sizeof in->meta.comm, "%s", comm);
-            }
-        }
-        measure(c, in, ps, now_ns);
     }
+    for (size_t b0 = 0; b0 < npids; b0 += COLLECTOR_SELECT_BATCH) {
+        size_t bn = npids - b0 < COLLECTOR_SELECT_BATCH ? npids - b0 : COLLECTOR_SELECT_BATCH;
+        struct pids_fetch *f = procps_pids_select(c->info, pids + b0, (int)bn, PIDS_SELECT_PID);
+        if (!f || !f->counts) {
+            /* a failed fetch says nothing about the processes: skip this poll */
+            struct coll_event *e = ev_new(c, COLL_PROBLEM, NULL);
+            snprintf(e->what, sizeof e->what, "libproc2 could not read %zu processes", bn);
+            continue;
+        }
+        int total = f->counts->total, k = 0;
+        for (size_t j = 0; j < bn; j++) {
+            struct instance *in = batch[b0 + j];
+            struct pids_stack *ps = NULL;
+            /* results come in the order asked, minus the vanished */
+            for (int m = k; m < total; m++) {
+                if (VAL(R_PID, s_int, f->stacks[m]) == in->pid) {
+                    ps = f->stacks[m];
+                    k = m + 1;
+                    break;
+                }
+            }
+            poll_instance(c, in, ps, now_ns);
+        }
+    }
+    free(batch);
     free(pids);
     *events = c->ev;
     return c->nev;

@@ -12,7 +12,9 @@
  * Idle polling is cheap by design: discovery lists /proc only every few
  * polls once every target is found; per-thread CPU is read only for
  * instances whose threads are tracked (a rule pending, a status request);
- * cgroup files are read once per cgroup per poll. */
+ * cgroup files are read once per cgroup per poll, and only when a rule reads
+ * a cgroup metric (otherwise every few polls, for context); the same holds
+ * for the fd count and the details of /proc/PID/status. */
 #ifndef STAKEOUT_COLLECTOR_H
 #define STAKEOUT_COLLECTOR_H
 
@@ -28,6 +30,7 @@
 #define COLLECTOR_HOT_THREADS 5
 #define COLLECTOR_GROWTH_WINDOW_NS (120LL * 1000000000LL)
 #define COLLECTOR_DISCOVER_EVERY_NS (5LL * 1000000000LL)
+#define COLLECTOR_SELECT_BATCH 128
 
 struct hot_thread {
     int tid;
@@ -73,7 +76,7 @@ enum coll_event_kind {
 
 struct coll_event {
     enum coll_event_kind kind;
-    struct instance *inst;
+    struct instance *inst;       /* NULL for a PROBLEM not tied to one process */
     int old_pid, new_pid;
     const char *reason;          /* "exited", "oom-killed", "exec", "pid reused" */
     struct proc_meta old_meta;   /* RESTARTED / EXITED: the process that ended */
@@ -100,6 +103,15 @@ void collector_set_errors(struct collector *c, size_t target, double per_min);
 /* Instances, alive or waiting for a successor. */
 size_t collector_count(const struct collector *c);
 struct instance *collector_at(struct collector *c, size_t i);
+
+/* The rules in force: metrics they read are measured at every poll; the
+ * others (fds, cgroup values) every few polls, carried in between. Called by
+ * collector_new with the config's rules, and again on reload. */
+void collector_set_rules(struct collector *c, const struct rule_spec *rules, size_t n);
+
+/* How often discovery lists /proc once every target is found (default
+ * COLLECTOR_DISCOVER_EVERY_NS, at least one poll interval). */
+void collector_discover_every(struct collector *c, int64_t ns);
 
 /* Track per-thread CPU of instances found from now on (status does). */
 void collector_track_threads(struct collector *c, bool on);

@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#define DISCOVER_FULL_EVERY 6
+#define DISCOVER_FULL_EVERY 12
 
 struct discover;
 
