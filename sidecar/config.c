@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "editdist.h"
+#include "engine.h"
 #include "units.h"
 #include "xalloc.h"
 #include "yamldoc.h"
@@ -582,9 +583,16 @@ static void parse_rule(struct walk *w, const struct ynode *n, struct rule_spec *
     if (v)
         parse_window(w, v, r);
     v = ynode_map_get(n, "baseline_window");
-    if (v)
-        get_duration(w, v, "baseline_window", 60 * UNITS_NS_PER_S, 7 * 86400LL * UNITS_NS_PER_S,
-                     &r->baseline_window_ns);
+    if (v && get_duration(w, v, "baseline_window", 60 * UNITS_NS_PER_S,
+                          7 * 86400LL * UNITS_NS_PER_S, &r->baseline_window_ns) &&
+        r->baseline_window_ns < ENGINE_WARMUP_MIN_SAMPLES * w->cfg->poll_interval_ns) {
+        /* a baseline needs that many samples before it is trusted */
+        char need[32];
+        units_format_duration(ENGINE_WARMUP_MIN_SAMPLES * w->cfg->poll_interval_ns, need,
+                              sizeof need);
+        err_at(w, v, "baseline_window %s holds fewer than %d polls; make it at least %s", v->str,
+               ENGINE_WARMUP_MIN_SAMPLES, need);
+    }
     v = ynode_map_get(n, "severity");
     if (v && get_enum(w, v, "severity", severities, ARRAY_LEN(severities), &e))
         r->severity = (enum severity)e;

@@ -1075,6 +1075,34 @@ Test(engine, restart_while_firing_resolves_the_episode_and_keeps_the_cooldown)
     run_free(r);
 }
 
+/* A crash loop must not become a capture loop: a scheduled capture keeps
+ * its timer across restarts. every: 10m makes the first capture within 60s
+ * of start; restarts at t=100, 200 and 300 bring no new one before the next
+ * scheduled time (600s later, plus up to 10% jitter). */
+Test(engine, restart_keeps_the_schedule_of_baseline_captures)
+{
+    struct run *r = run_new("rules: [{name: base, every: 10m, capture: {profile: cpu}}]\n");
+    double first = -1;
+    for (int t = 1; t <= 650; t++) {
+        if (t == 100 || t == 200 || t == 300)
+            restart(r, t - 0.5);
+        poll1(r, t, METRIC_CPU, 20);
+    }
+    for (size_t i = 0; i < r->nrecs; i++) {
+        if (r->recs[i].kind != EVENT_SCHEDULED)
+            continue;
+        if (first < 0) {
+            first = r->recs[i].t;
+            continue;
+        }
+        cr_assert_geq(r->recs[i].t, first + 600, "a restart brought a capture forward to %.0f",
+                      r->recs[i].t);
+    }
+    cr_assert_geq(first, 1);
+    cr_assert_leq(first, 61, "first capture shortly after start: %.0f", first);
+    run_free(r);
+}
+
 /* ---- gaps -------------------------------------------------------------- */
 
 /* A pattern gives one character per poll slot at t = 1, 2, 3...:

@@ -629,11 +629,13 @@ size_t engine_slot_restarted(struct engine *e, int slot, int64_t now_ns, int64_t
             set_episode(e, ev, sl, st, i);
             ev->nobs = 0;
         }
-        int64_t cooldown = st->cooldown_until;
+        int64_t cooldown = st->cooldown_until, due = st->next_due;
         unsigned sc = st->supp_cooldown, sb = st->supp_budget;
         rstate_fini(st);
         rstate_init(st, &e->rules[i]);
+        /* a crash loop must not become a capture loop: schedules go on */
         st->cooldown_until = cooldown;
+        st->next_due = due;
         st->supp_cooldown = sc;
         st->supp_budget = sb;
     }

@@ -143,7 +143,7 @@ int engine_slot_add(struct engine *e, const char *target, const char *label);
 void engine_slot_remove(struct engine *e, int slot);
 
 /* The process behind a slot restarted: states and baselines reset, cooldowns
- * kept (a crash loop must not become an alert storm). Emits EVENT_RESOLVED for
+ * and schedules kept (a crash loop must not become an alert or capture storm). Emits EVENT_RESOLVED for
  * episodes that alerted and one EVENT_RESTARTED. Events valid until the next
  * call into the engine. */
 size_t engine_slot_restarted(struct engine *e, int slot, int64_t now_ns, int64_t wall_ns,
