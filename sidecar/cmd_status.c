@@ -10,6 +10,7 @@
 #include "collector.h"
 #include "config.h"
 #include "engine.h"
+#include "logwatch.h"
 #include "slog.h"
 #include "units.h"
 #include "xalloc.h"
@@ -320,10 +321,32 @@ int cmd_status(int argc, char **argv)
     struct engine *e = engine_new(&p);
     collector_track_threads(c, true); /* hot threads from the two polls */
 
+    char err[256];
+    struct logwatch *lw = logwatch_new(cfg, err, sizeof err);
+    if (!lw) {
+        fprintf(stderr, "stakeout status: %s\n", err);
+        engine_free(e);
+        collector_free(c);
+        config_free(cfg);
+        return 1;
+    }
+
     int64_t t0 = mono_ns();
     poll_once(cfg, c, e, t0);
+    /* logs are followed from now: their error rate is measured over the
+     * interval between the two polls and scaled to a minute */
+    for (size_t i = 0; i < collector_count(c); i++) {
+        struct instance *in = collector_at(c, i);
+        if (in->alive)
+            logwatch_target_pid(lw, in->target, in->pid);
+    }
+    logwatch_poll(lw, t0, wall_ns());
     sleep_until(t0 + cfg->poll_interval_ns);
     int64_t t1 = mono_ns();
+    logwatch_poll(lw, t1, wall_ns());
+    double scale = 60e9 / (double)(t1 - t0);
+    for (size_t t = 0; t < cfg->ntargets; t++)
+        collector_set_errors(c, t, logwatch_errors_per_min(lw, t, t1) * (scale > 1 ? scale : 1));
     poll_once(cfg, c, e, t1);
 
     int rc = 0;
@@ -336,6 +359,7 @@ int cmd_status(int argc, char **argv)
     } else {
         print_table(cfg, c, e, t1);
     }
+    logwatch_free(lw);
     engine_free(e);
     collector_free(c);
     config_free(cfg);

@@ -533,3 +533,41 @@ Test(collector, status_json_lists_each_matched_process_with_metrics, .timeout = 
     json_decref(root);
     spawn_result_fini(&res);
 }
+
+/* status follows the target's logs between its two polls: a logger writing
+ * 70 lines/s, one in seven an ERROR, reads about 600 errors a minute. */
+Test(collector, status_counts_error_lines_of_the_target_logs, .timeout = 30)
+{
+    char dir[] = "/tmp/stakeout-statlog-XXXXXX", log[4096], cfgpath[4200];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(log, sizeof log, "%s/app.log", dir);
+    char *largv[] = {(char *)child_target("logger"), "--file", log, "--rate", "70/s",
+                     "--count", "1000000", NULL};
+    struct child lg;
+    cr_assert_eq(child_start(&lg, largv), 0);
+    snprintf(cfgpath, sizeof cfgpath, "%s/rules.yaml", dir);
+    FILE *f = fopen(cfgpath, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "version: 1\npoll_interval: 2s\n"
+               "targets: [{name: app, match: {pid: %d}, logs: [{path: '%s'}]}]\nrules: []\n",
+            lg.pid, log);
+    cr_assert_eq(fclose(f), 0);
+    char *argv[] = {(char *)spawn_stakeout_bin(), "status", "-c", cfgpath, "--json", NULL};
+    struct spawn_result res;
+    cr_assert_eq(spawn_capture(argv, NULL, 20000, &res), 0);
+    child_stop(&lg);
+    unlink(cfgpath);
+    char rotated[4200];
+    unlink(log);
+    snprintf(rotated, sizeof rotated, "%s", dir);
+    rmdir(rotated);
+    cr_assert_eq(res.status, 0, "%s", res.err);
+    json_error_t jerr;
+    json_t *root = json_loads(res.out, 0, &jerr);
+    cr_assert_not_null(root, "not JSON: %s", jerr.text);
+    json_t *m = json_object_get(json_array_get(json_object_get(root, "targets"), 0), "metrics");
+    double errors = json_number_value(json_object_get(m, "errors"));
+    cr_assert(errors > 300 && errors < 900, "600 errors a minute read as %.0f", errors);
+    json_decref(root);
+    spawn_result_fini(&res);
+}

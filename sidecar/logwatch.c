@@ -1,0 +1,166 @@
+/* sidecar/logwatch.c - all targets' logs; see logwatch.h. */
+#include "logwatch.h"
+
+#include "logtail.h"
+#include "slog.h"
+#include "xalloc.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+struct watched_log {
+    size_t target;
+    const struct log_spec *spec;   /* borrowed from the config */
+    struct logscan *scan;          /* owned */
+    struct logtail *tail;          /* owned, NULL while it cannot be followed */
+    char path[PATH_MAX];           /* what is followed */
+};
+
+struct logwatch {
+    const struct config *cfg;
+    struct watched_log *logs;      /* owned */
+    size_t nlogs;
+};
+
+struct logwatch *logwatch_new(const struct config *cfg, char *err, size_t errlen)
+{
+    struct logwatch *lw = xcalloc(1, sizeof *lw);
+    lw->cfg = cfg;
+    for (size_t t = 0; t < cfg->ntargets; t++)
+        lw->nlogs += cfg->targets[t].nlogs;
+    lw->logs = xcalloc(lw->nlogs ? lw->nlogs : 1, sizeof *lw->logs);
+    size_t k = 0;
+    for (size_t t = 0; t < cfg->ntargets; t++) {
+        for (size_t i = 0; i < cfg->targets[t].nlogs; i++, k++) {
+            struct watched_log *w = &lw->logs[k];
+            w->target = t;
+            w->spec = &cfg->targets[t].logs[i];
+            if (logscan_new(w->spec->format, w->spec->error_pattern, &w->scan, err, errlen) != 0) {
+                lw->nlogs = k;
+                logwatch_free(lw);
+                return NULL;
+            }
+        }
+    }
+    return lw;
+}
+
+void logwatch_free(struct logwatch *lw)
+{
+    if (!lw)
+        return;
+    for (size_t i = 0; i < lw->nlogs; i++) {
+        logtail_free(lw->logs[i].tail);
+        logscan_free(lw->logs[i].scan);
+    }
+    free(lw->logs);
+    free(lw);
+}
+
+/* Whether pid lives in another mount namespace than ours. */
+static bool other_mount_ns(int pid)
+{
+    char p[64], mine[64] = "", theirs[64] = "";
+    ssize_t a = readlink("/proc/self/ns/mnt", mine, sizeof mine - 1);
+    snprintf(p, sizeof p, "/proc/%d/ns/mnt", pid);
+    ssize_t b = readlink(p, theirs, sizeof theirs - 1);
+    if (a <= 0 || b <= 0)
+        return false; /* cannot tell (no access): its /proc/PID/root is closed to us too */
+    mine[a] = theirs[b] = '\0';
+    return strcmp(mine, theirs) != 0;
+}
+
+static void follow(struct watched_log *w, const char *path, const char *target)
+{
+    if (strcmp(path, w->path) == 0 && w->tail)
+        return;
+    logtail_free(w->tail);
+    w->tail = NULL;
+    snprintf(w->path, sizeof w->path, "%s", path);
+    int rc = logtail_new(path, w->scan, &w->tail);
+    if (rc != 0)
+        slog(SLOG_WARN, "cannot follow log", "target", target, "path", path, "error",
+             strerror(-rc), NULL);
+}
+
+void logwatch_target_pid(struct logwatch *lw, size_t target, int pid)
+{
+    for (size_t i = 0; i < lw->nlogs; i++) {
+        struct watched_log *w = &lw->logs[i];
+        if (w->target != target)
+            continue;
+        char path[PATH_MAX];
+        if (pid > 0 && other_mount_ns(pid))
+            snprintf(path, sizeof path, "/proc/%d/root%s%s", pid,
+                     w->spec->path[0] == '/' ? "" : "/", w->spec->path);
+        else
+            snprintf(path, sizeof path, "%s", w->spec->path);
+        follow(w, path, lw->cfg->targets[target].name);
+    }
+}
+
+void logwatch_poll(struct logwatch *lw, int64_t mono_ns, int64_t wall_ns)
+{
+    for (size_t i = 0; i < lw->nlogs; i++) {
+        struct watched_log *w = &lw->logs[i];
+        if (!w->tail) {
+            /* never followed yet: the target's own path until its pid is known */
+            follow(w, w->spec->path, lw->cfg->targets[w->target].name);
+            if (!w->tail)
+                continue;
+        }
+        if (logtail_poll(w->tail, mono_ns, wall_ns) != 0)
+            continue; /* logtail keeps retrying; nothing to add here */
+    }
+}
+
+size_t logwatch_fds(const struct logwatch *lw, int *fds, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < lw->nlogs && n < max; i++) {
+        if (lw->logs[i].tail)
+            fds[n++] = logtail_fd(lw->logs[i].tail);
+    }
+    return n;
+}
+
+void logwatch_ready(struct logwatch *lw, int fd, int64_t mono_ns, int64_t wall_ns)
+{
+    for (size_t i = 0; i < lw->nlogs; i++) {
+        struct watched_log *w = &lw->logs[i];
+        if (w->tail && logtail_fd(w->tail) == fd && logtail_process(w->tail, mono_ns, wall_ns) != 0)
+            continue;
+    }
+}
+
+double logwatch_errors_per_min(const struct logwatch *lw, size_t t, int64_t now_ns)
+{
+    double sum = 0;
+    bool any = false;
+    for (size_t i = 0; i < lw->nlogs; i++) {
+        if (lw->logs[i].target != t)
+            continue;
+        any = true;
+        sum += (double)logscan_errors_per_min(lw->logs[i].scan, now_ns);
+    }
+    return any ? sum : NAN;
+}
+
+const struct logscan *logwatch_scanner(const struct logwatch *lw, size_t t, size_t i,
+                                       const char **path)
+{
+    size_t k = 0;
+    for (size_t j = 0; j < lw->nlogs; j++) {
+        if (lw->logs[j].target != t)
+            continue;
+        if (k++ == i) {
+            if (path)
+                *path = lw->logs[j].path;
+            return lw->logs[j].scan;
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,45 @@
+/* sidecar/logwatch.h - every log file of every target, followed and scanned.
+ *
+ * Owns: one scanner (logscan) and one follower (logtail) per configured log.
+ * Borrows: the config. I/O through logtail. A target's log path is the path
+ * in the target's own filesystem: when the target runs in another mount
+ * namespace (a container seen from a sidecar), it is read through
+ * /proc/PID/root, and followed again from there when the target restarts. */
+#ifndef STAKEOUT_LOGWATCH_H
+#define STAKEOUT_LOGWATCH_H
+
+#include "config.h"
+#include "logscan.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct logwatch;
+
+/* Build the scanners (the patterns were validated by the config). Returns
+ * NULL with a message in err if a pattern does not compile for the scanner. */
+struct logwatch *logwatch_new(const struct config *cfg, char *err, size_t errlen);
+void logwatch_free(struct logwatch *lw);
+
+/* The process of target t is now pid (0: none is running). Followers whose
+ * resolved path changes are started again. */
+void logwatch_target_pid(struct logwatch *lw, size_t target, int pid);
+
+/* Safety-net poll of every follower (call once per poll interval). */
+void logwatch_poll(struct logwatch *lw, int64_t mono_ns, int64_t wall_ns);
+
+/* The inotify descriptors to wait on; at most max are written. */
+size_t logwatch_fds(const struct logwatch *lw, int *fds, size_t max);
+
+/* fd (one of logwatch_fds) is readable. */
+void logwatch_ready(struct logwatch *lw, int fd, int64_t mono_ns, int64_t wall_ns);
+
+/* Matching lines per minute over all logs of target t; NaN when it has none. */
+double logwatch_errors_per_min(const struct logwatch *lw, size_t t, int64_t now_ns);
+
+/* The logs of target t, for the alert: the scanner of its i-th log and the
+ * path it follows (NULL past the last). */
+const struct logscan *logwatch_scanner(const struct logwatch *lw, size_t t, size_t i,
+                                       const char **path);
+
+#endif
