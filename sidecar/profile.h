@@ -1,0 +1,131 @@
+/* sidecar/profile.h - one captured profile in memory: samples of stacks.
+ *
+ * Owns: everything reachable from struct profile (profile_free). Pure: no
+ * I/O. The sampler adds raw samples (instruction addresses, leaf first, with
+ * the thread and the time) while the target runs; names are attached after
+ * the capture by the symbolizer, which never runs with the target stopped.
+ * The raw samples are kept, so every output format (pprof, folded stacks,
+ * flame graph, summary) can be rendered again later from the same profile.
+ *
+ * Identifiers are 1-based indices (0 means "none"), as in pprof. Frames are
+ * interned by address; stacks by their frame list. */
+#ifndef STAKEOUT_PROFILE_H
+#define STAKEOUT_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum profile_type {
+    PROFILE_TYPE_CPU,    /* samples of running threads: samples/count, cpu/nanoseconds */
+    PROFILE_TYPE_WALL,   /* samples of every thread: samples/count, wall/nanoseconds */
+    PROFILE_TYPE_MEMORY, /* allocation stacks: values in bytes */
+};
+
+struct prof_mapping {
+    uint64_t start, limit, offset; /* address range in the target and file offset */
+    char *file;                    /* owned: path as the target sees it */
+    char build_id[129];            /* hex, "" when unknown */
+    bool has_functions;            /* at least one frame in it got a name */
+};
+
+struct prof_frame {
+    uint64_t addr;                 /* absolute address in the target */
+    uint32_t mapping;              /* 0: not in a known mapping */
+    char *function;                /* owned, NULL until named; "module+0xoff" when unknown */
+    char *file;                    /* owned, may be NULL */
+    int line;                      /* 0: unknown */
+    bool inlined;
+};
+
+struct prof_stack {
+    uint32_t *frames;              /* owned, leaf first */
+    uint32_t nframes;
+    uint64_t count;                /* samples with this stack */
+    uint64_t value;                /* sum of their values (ns or bytes) */
+};
+
+struct prof_sample {
+    uint32_t stack;
+    int32_t tid;
+    int64_t t_ns;                  /* monotonic time of the sample */
+    uint64_t value;                /* ns of CPU/wall per sample, or bytes */
+};
+
+struct prof_thread {
+    int32_t tid;
+    char name[32];
+    uint64_t samples;
+};
+
+struct profile {
+    enum profile_type type;
+    unsigned rate_hz;              /* asked for */
+    double rate_achieved_hz;       /* samples per thread per second, on average */
+    int64_t start_wall_ns, start_mono_ns, duration_ns;
+    int64_t period_ns;             /* value of one sample (1e9 / rate) */
+    int pid;
+    char comm[64];
+
+    struct prof_mapping *mappings; uint32_t nmappings;
+    struct prof_frame *frames;     uint32_t nframes;
+    struct prof_stack *stacks;     uint32_t nstacks;
+    struct prof_sample *samples;   size_t nsamples;
+    struct prof_thread *threads;   uint32_t nthreads;
+
+    /* how the capture went: reported, never silent */
+    uint64_t idle_samples;         /* cpu mode: ticks where a thread was not running */
+    uint64_t failed_unwinds;       /* samples with no frame at all */
+    int64_t stopped_ns;            /* total time target threads spent stopped */
+    uint32_t threads_skipped;      /* could not be attached (permission, traced) */
+    bool aborted;                  /* ended early */
+    char **notes;                  /* owned: "rate lowered to 49 Hz: ..." */
+    size_t nnotes;
+
+    void *index;                   /* owned: interning tables (profile.c) */
+};
+
+struct profile *profile_new(enum profile_type type, unsigned rate_hz);
+void profile_free(struct profile *p);
+
+/* Add a mapping of the target; returns its id (>= 1). Strings copied. */
+uint32_t profile_add_mapping(struct profile *p, uint64_t start, uint64_t limit, uint64_t offset,
+                             const char *file, const char *build_id);
+
+/* The mapping holding addr, 0 when none. */
+uint32_t profile_find_mapping(const struct profile *p, uint64_t addr);
+
+/* Record one sample: ips[0] is the leaf. Frames are interned by address.
+ * value is its weight (period_ns for CPU/wall, bytes for memory). */
+void profile_add_sample(struct profile *p, const uint64_t *ips, uint32_t n, int32_t tid,
+                        int64_t t_ns, uint64_t value);
+
+/* Name a thread (last name wins). */
+void profile_thread_name(struct profile *p, int32_t tid, const char *name);
+
+/* Attach a name to a frame (strings copied; file may be NULL). */
+void profile_name_frame(struct profile *p, uint32_t frame, const char *function, const char *file,
+                        int line);
+
+/* Frames still without a name get "module+0xoffset" (or "0xaddr" outside
+ * every mapping): a frame is never dropped. */
+void profile_name_unknown(struct profile *p);
+
+/* A note for the reader ("rate lowered to 49 Hz: target stopped 1.3%"). */
+void profile_note(struct profile *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Total of all sample values, and of sample counts. */
+uint64_t profile_total_value(const struct profile *p);
+uint64_t profile_total_count(const struct profile *p);
+
+/* Per-function shares, for summaries: self (leaf) and total (anywhere on the
+ * stack, counted once per stack) as fractions of all samples, sorted by
+ * self then total, descending. Returns the number written (at most max). */
+struct prof_func_share {
+    const char *function;          /* borrowed from the profile */
+    double self, total;            /* 0..1 */
+    uint64_t self_count, total_count;
+};
+size_t profile_top_functions(const struct profile *p, struct prof_func_share *out, size_t max);
+
+#endif

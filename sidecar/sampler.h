@@ -1,0 +1,52 @@
+/* sidecar/sampler.h - attach to a running process for a moment and sample the
+ * stacks of its threads.
+ *
+ * Owns: the ptrace attachment for the length of one capture, the libunwind
+ * address space and its caches. Produces a profile (profile.h) with raw
+ * instruction addresses; naming them is symbols.h's job, after the target
+ * runs again.
+ *
+ * Safety, on every path: PTRACE_SEIZE only (never ATTACH, never
+ * PTRACE_O_EXITKILL), one thread stopped at a time (PTRACE_INTERRUPT, unwind,
+ * resume), every thread detached before returning; if stakeout itself dies,
+ * the kernel detaches its tracees and they run on. A target that is already
+ * traced is refused; threads that cannot be attached are skipped and
+ * counted; a target that exits, execs or forks ends the capture with what it
+ * has. A governor keeps the time the target spends stopped under a share of
+ * wall time, lowering the rate (and saying so in the profile) when needed. */
+#ifndef STAKEOUT_SAMPLER_H
+#define STAKEOUT_SAMPLER_H
+
+#include "profile.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SAMPLER_MAX_RATE_HZ 1000u
+#define SAMPLER_DEFAULT_RATE_HZ 99u
+#define SAMPLER_DEFAULT_DURATION_NS (5LL * 1000000000LL)
+#define SAMPLER_DEFAULT_MAX_STOPPED 0.01 /* share of wall time the target may be stopped */
+#define SAMPLER_MAX_FRAMES 256
+
+struct sampler_opts {
+    int pid;
+    enum profile_type mode;        /* PROFILE_TYPE_CPU (running threads) or _WALL (all) */
+    unsigned rate_hz;              /* 1..SAMPLER_MAX_RATE_HZ, per thread */
+    int64_t duration_ns;
+    double max_stopped;            /* 0: SAMPLER_DEFAULT_MAX_STOPPED */
+    double abort_mem_limit_pct;    /* abort when the cgroup memory use is above this; 0: 95 */
+    volatile sig_atomic_t *stop;   /* may be NULL: set to non-zero to end early */
+    void (*progress)(void *ctx, int64_t elapsed_ns, uint64_t samples); /* may be NULL */
+    void *progress_ctx;
+};
+
+/* Capture. On success returns 0 and *out owns a new profile (possibly short,
+ * with notes saying why). Returns a negative errno with a message in err when
+ * nothing could be captured: -EBUSY when another tracer holds the target
+ * (a debugger), -EPERM without the right to trace it, -ESRCH when it is gone.
+ * The target is never left stopped or traced. */
+int sampler_capture(const struct sampler_opts *o, struct profile **out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+#endif
