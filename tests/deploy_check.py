@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""tests/deploy_check.py - lint the deploy files and check what they promise.
+
+Run by ctest as `deploy_check.py SOURCE_DIR STAKEOUT_BIN`:
+  - yamllint (the repository's .yamllint) over deploy/;
+  - `kubectl label --local` parses every Kubernetes manifest, when kubectl is
+    installed (it needs no cluster);
+  - the sidecar pod shares its process namespace, runs stakeout as a native
+    sidecar (init container, restartPolicy Always) with SYS_PTRACE and probes
+    on /healthz of the port it listens on; the DaemonSet uses hostPID;
+  - every rules file embedded in a ConfigMap passes `stakeout check`;
+  - docker-compose joins the app's PID namespace with SYS_PTRACE;
+  - the systemd unit keeps CAP_SYS_PTRACE only and does not filter @debug.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+failures = []
+
+
+def ok(what):
+    print("ok    " + what)
+
+
+def fail(what, why):
+    failures.append(what)
+    print("FAIL  %s: %s" % (what, why))
+
+
+def check(cond, what, why=""):
+    (ok if cond else lambda w: fail(w, why or "condition false"))(what)
+
+
+def main():
+    src, binary = sys.argv[1], sys.argv[2]
+    deploy = os.path.join(src, "deploy")
+
+    r = subprocess.run(["yamllint", "-c", os.path.join(src, ".yamllint"), deploy],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, "yamllint deploy/", r.stdout + r.stderr)
+
+    kdir = os.path.join(deploy, "kubernetes")
+    manifests = sorted(os.path.join(kdir, f) for f in os.listdir(kdir) if f.endswith(".yaml"))
+    if shutil.which("kubectl"):
+        for m in manifests:
+            r = subprocess.run(["kubectl", "label", "--local", "-f", m, "lint=ok", "-o", "name"],
+                               capture_output=True, text=True)
+            check(r.returncode == 0, "kubectl parses " + os.path.basename(m), r.stderr)
+    else:
+        print("note  kubectl not installed: manifests checked by yamllint and below only")
+
+    docs = {}
+    for m in manifests:
+        with open(m) as f:
+            for d in yaml.safe_load_all(f):
+                if d:
+                    docs.setdefault(d["kind"], []).append((os.path.basename(m), d))
+
+    pod = next(d for _, d in docs.get("Pod", []))
+    spec = pod["spec"]
+    check(spec.get("shareProcessNamespace") is True, "sidecar pod: shareProcessNamespace")
+    side = next(c for c in spec.get("initContainers", []) if c["name"] == "stakeout")
+    check(side.get("restartPolicy") == "Always", "sidecar pod: native sidecar (restartPolicy Always)")
+    caps = side["securityContext"]["capabilities"]
+    check("SYS_PTRACE" in caps.get("add", []) and "ALL" in caps.get("drop", []),
+          "sidecar pod: drops ALL, adds SYS_PTRACE only")
+    check(side["securityContext"].get("allowPrivilegeEscalation") is True,
+          "sidecar pod: allowPrivilegeEscalation for the file capability of a non-root user")
+    ports = {p["name"]: p["containerPort"] for p in side.get("ports", [])}
+    for probe in ("startupProbe", "livenessProbe"):
+        g = side.get(probe, {}).get("httpGet", {})
+        check(g.get("path") == "/healthz" and g.get("port") in ports,
+              "sidecar pod: %s on /healthz of a declared port" % probe)
+    check(not any(m.get("subPath") for m in side.get("volumeMounts", [])),
+          "sidecar pod: rules mounted as a directory (subPath never sees updates)")
+
+    ds = next(d for _, d in docs.get("DaemonSet", []))
+    check(ds["spec"]["template"]["spec"].get("hostPID") is True, "daemonset: hostPID")
+
+    for name, cm in docs.get("ConfigMap", []):
+        for key, text in cm.get("data", {}).items():
+            if not key.endswith(".yaml"):
+                continue
+            with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as t:
+                t.write(text)
+            env = dict(os.environ, STAKEOUT_WEBHOOK_URL="http://127.0.0.1:9/hook")
+            r = subprocess.run([binary, "check", t.name], capture_output=True, text=True, env=env)
+            os.unlink(t.name)
+            check(r.returncode == 0, "stakeout check %s %s/%s" % (name, cm["metadata"]["name"], key),
+                  r.stderr)
+
+    with open(os.path.join(deploy, "docker-compose.yml")) as f:
+        compose = yaml.safe_load(f)
+    st = compose["services"]["stakeout"]
+    check(st.get("pid") == "service:app", "compose: pid service:app")
+    check("SYS_PTRACE" in st.get("cap_add", []), "compose: cap_add SYS_PTRACE")
+    check("security_opt" not in st, "compose: no seccomp=unconfined (not needed for ptrace)")
+
+    with open(os.path.join(deploy, "stakeout.service")) as f:
+        unit = f.read()
+    check("AmbientCapabilities=CAP_SYS_PTRACE" in unit and
+          "CapabilityBoundingSet=CAP_SYS_PTRACE" in unit, "systemd: CAP_SYS_PTRACE only")
+    check("NoNewPrivileges=yes" in unit, "systemd: NoNewPrivileges")
+    filters = [l for l in unit.splitlines() if l.startswith("SystemCallFilter=")]
+    check(not any("@debug" in l or "ptrace" in l for l in filters),
+          "systemd: @debug (ptrace, process_vm_readv) not filtered")
+
+    with open(os.path.join(deploy, "Dockerfile")) as f:
+        docker = f.read()
+    check("setcap cap_sys_ptrace+ep" in docker and "\nUSER " in docker,
+          "Dockerfile: non-root user with the ptrace file capability")
+
+    print("%d failures" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
