@@ -128,4 +128,39 @@ struct prof_func_share {
 };
 size_t profile_top_functions(const struct profile *p, struct prof_func_share *out, size_t max);
 
+/* ---- for the writers (pprof.h, folded.h, flamegraph.h, profsum.h) ----
+ *
+ * profile_add_sample with n == 0 keeps the sample under an empty stack and
+ * counts it in failed_unwinds (the caller does not count it again); writers
+ * show that stack as one frame named PROFILE_NO_STACK. Every string a
+ * profile holds is valid UTF-8 without control characters: invalid bytes
+ * and controls are replaced by '?' when copied in, so writers need not. */
+#define PROFILE_NO_STACK "[unwind failed]"
+
+/* Make s what profile strings are, in place: invalid UTF-8 and control
+ * characters become '?'. For strings that do not pass through the functions
+ * above (comm, which the sampler copies in itself; a caller's title). */
+void profile_text_clean(char *s);
+
+/* The name writers show for a frame: its function, or while it has none its
+ * "module+0xoffset" ("0xaddr" outside every mapping) label, made once and
+ * kept in the profile's index (so not to be called on one profile from two
+ * threads at once). Borrowed: valid until the profile is changed. */
+const char *profile_frame_name(const struct profile *p, uint32_t frame);
+
+/* True when the frame got a real name from profile_name_frame; false when
+ * it has none or only its "module+0xoffset" label (profile_name_unknown, or
+ * profile_name_frame given exactly that label). pprof leaves those frames
+ * unsymbolized, with mapping and address, for a symbolizer elsewhere. */
+bool profile_frame_named(const struct profile *p, uint32_t frame);
+
+/* What the writers weigh stacks by: bytes (sample values) for memory
+ * profiles, sample counts for CPU and wall profiles. */
+bool profile_in_bytes(const struct profile *p);
+
+/* profile_top_functions weighted by sample values instead of counts (bytes
+ * of a memory profile); self_count and total_count then hold value sums. */
+size_t profile_top_functions_by_value(const struct profile *p, struct prof_func_share *out,
+                                      size_t max);
+
 #endif

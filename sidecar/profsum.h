@@ -1,0 +1,27 @@
+/* sidecar/profsum.h - a profile's summary as JSON, for alerts and logs.
+ *
+ * Owns nothing; the JSON returned belongs to the caller (json_decref).
+ * Borrows the profile, only for the call. Pure: builds a jansson value.
+ *
+ * {"type": "cpu"|"wall"|"memory", "pid", "comm", "duration_ns",
+ *  "rate_hz": {"asked", "achieved"}, "unit": "samples"|"bytes",
+ *  "samples" (count), "total" (ns or bytes), "idle_samples",
+ *  "failed_unwinds", "threads_skipped", "stopped_ns",
+ *  "stopped_share" (of duration, 0..1; 0 when the duration is 0),
+ *  "threads": [{"tid", "name", "samples", "percent"}] hottest first,
+ *  "top_self": [{"name", "self_percent", "total_percent", "self", "total"}]
+ *      by self then total, "top_total": the same by total then self,
+ *  "notes": [...], "aborted": bool}
+ * Percentages are of all samples (of all bytes for memory), rounded to
+ * hundredths; top lists and threads hold at most top_n entries. */
+#ifndef STAKEOUT_PROFSUM_H
+#define STAKEOUT_PROFSUM_H
+
+#include "profile.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+json_t *profsum_json(const struct profile *p, size_t top_n);
+
+#endif
