@@ -16,8 +16,11 @@
  * A bundle appears under its id complete or not at all: spool_put writes
  * dir/.tmp-<id>/ (each file written and fsync'd, then the directory), renames
  * it to dir/<id>/ and fsyncs dir. On any error, disk full included, the
- * temporary directory is removed. A record is replaced the same way (a
- * temporary file, fsync, rename, fsync of the bundle directory).
+ * temporary directory is removed. A record is replaced by a temporary
+ * file, fsync'd, renamed over it; the directory is not synced: after a
+ * crash an update may be undone, which costs one more attempt (a duplicate
+ * with the same webhook-id), never a lost delivery. An unreadable record
+ * is taken as pending for the same reason.
  * spool_open removes what an interrupted put or update left behind and
  * rebuilds the index from the records, so pending deliveries resume.
  *
