@@ -29,6 +29,8 @@
 #define SAMPLER_DEFAULT_MAX_STOPPED 0.01 /* share of wall time the target may be stopped */
 #define SAMPLER_MAX_FRAMES 256
 
+struct symcache; /* symbols.h */
+
 struct sampler_opts {
     int pid;
     enum profile_type mode;        /* PROFILE_TYPE_CPU (running threads) or _WALL (all) */
@@ -39,6 +41,15 @@ struct sampler_opts {
     volatile sig_atomic_t *stop;   /* may be NULL: set to non-zero to end early */
     void (*progress)(void *ctx, int64_t elapsed_ns, uint64_t samples); /* may be NULL */
     void *progress_ctx;
+
+    struct symcache *symbols;      /* may be NULL: when set, symbols_snapshot runs before
+                                      the attach and again after the detach (the target
+                                      running both times); naming stays the caller's job */
+    int64_t abort_dstate_ns;       /* abort when a thread stays in uninterruptible sleep
+                                      (D) this long; 0: 1 s */
+    int *target_status;            /* may be NULL: receives the wait status when the
+                                      target is the caller's child and exits during the
+                                      capture (the capture reaps it; cmd_record -- CMD) */
 };
 
 /* Capture. On success returns 0 and *out owns a new profile (possibly short,
@@ -48,5 +59,11 @@ struct sampler_opts {
  * The target is never left stopped or traced. */
 int sampler_capture(const struct sampler_opts *o, struct profile **out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* Waiting for tracees: the capture blocks SIGCHLD in the calling thread
+ * while it runs (restoring the mask afterwards) and collects its tracees'
+ * events with waitid/waitpid(__WALL). It never reaps a child of the caller
+ * that is not a tracee (a WNOWAIT peek comes first), except the target
+ * itself when it is the caller's child and exits (see target_status). */
 
 #endif

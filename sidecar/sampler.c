@@ -1,0 +1,939 @@
+/* sidecar/sampler.c - one capture: seize every thread, sample their stacks
+ * one thread at a time, detach; see sampler.h for the contract.
+ *
+ * Shape of a capture, each step undone in reverse order on every path:
+ *   1. refuse a target that is traced already, or near its memory limit;
+ *   2. symbols_snapshot (the target runs);
+ *   3. block SIGCHLD (tracee events wake us through sigtimedwait);
+ *   4. stackwalk_new: the libunwind address space, once;
+ *   5. PTRACE_SEIZE every thread of /proc/PID/task until no new one shows;
+ *   6. ticks: read each thread's stat, pick threads (running ones in CPU
+ *      mode, all in wall mode), and for each: PTRACE_INTERRUPT, wait for
+ *      its stop, copy its registers and live stack (stackwalk_snapshot),
+ *      PTRACE_CONT, then unwind the copy to instruction addresses while it
+ *      runs (no names: symbols.h names them after the capture); between
+ *      ticks, pass on the target's signals and follow its clones and exits;
+ *   7. detach every thread: interrupt it, wait for the stop, PTRACE_DETACH
+ *      (handing back a signal it was about to receive);
+ *   8. restore the signal mask; symbols_snapshot again if the target lives.
+ * If stakeout dies anywhere in 5-7, the kernel detaches the tracees and
+ * resumes them: PTRACE_SEIZE never sent a SIGSTOP, and without
+ * PTRACE_O_EXITKILL nothing is killed.
+ *
+ * Threads are kept as an array of pointers: an event handler may add a
+ * thread (clone) or drop one (exit) while a caller holds another's pointer;
+ * callers look a thread up by tid again after anything that waits. */
+#include "sampler.h"
+
+#include "cgroup.h"
+#include "fsread.h"
+#include "procparse.h"
+#include "stackwalk.h"
+#include "symbols.h"
+#include "xalloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SEIZE_OPTIONS                                                                             \
+    (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC)
+#define STOP_TIMEOUT_NS (20LL * 1000000LL)       /* a running thread stops in microseconds */
+#define DETACH_TIMEOUT_NS (3LL * 1000000000LL)   /* for all threads together */
+#define CHECK_INTERVAL_NS (200LL * 1000000LL)    /* tracer, cgroup memory */
+#define GOVERNOR_WINDOW_NS (500LL * 1000000LL)
+#define DEFAULT_DSTATE_NS (1000LL * 1000000LL)
+#define DEFAULT_MEM_PCT 95.0
+#define ATTACH_PASSES 16
+
+struct thr {
+    int tid;
+    int stat_fd;                   /* /proc/PID/task/TID/stat, -1 when not open */
+    bool started;                  /* running under us (a new clone: after its first stop) */
+    bool stopped;                  /* in a ptrace-stop we have not ended yet */
+    bool group_stop;               /* that stop is job control: resume with PTRACE_LISTEN */
+    bool interrupted;              /* PTRACE_INTERRUPT sent, its stop not seen yet */
+    bool named;
+    int pending_sig;               /* signal-delivery-stop: the signal to pass on */
+    char state;                    /* from stat at the last tick */
+    uint64_t ticks;                /* utime + stime at the last tick */
+    uint64_t cpu_acc;              /* ticks since its last sample: the CPU-mode rank */
+    int64_t d_since;               /* first tick of its current D state, 0 */
+    struct stackwalk_thread *swt;  /* owned, created at its first sample */
+};
+
+struct capture {
+    const struct sampler_opts *o;
+    struct profile *p;             /* owned until returned */
+    struct stackwalk *sw;          /* owned */
+    int pid;
+    pid_t self;
+    sigset_t chld;
+
+    struct thr **thr;              /* owned, with every element */
+    size_t nthr, cap;
+    int *forks;                    /* auto-attached children of forks, to detach */
+    size_t nforks;
+    int *skipped;                  /* tids that could not be attached */
+    size_t nskipped;
+    int *early;                    /* fork children detached before their fork event */
+    size_t nearly;
+
+    bool gone, execed, forked, abort;
+    int fork_child;
+    char abort_why[160];
+
+    unsigned rate;
+    int64_t interval_ns;
+    int64_t start_ns;
+    uint64_t ticks, samples;
+    int64_t win_start_ns, win_stopped_ns;
+    uint64_t win_ticks, win_samples;
+    int64_t max_stop_ns;
+    uint64_t stop_timeouts, dstate_skips;
+
+    bool have_cgroup;
+    struct cgroup_loc cg;
+    struct cgroup_sample cgs;
+    int64_t next_check_ns;
+
+    uint64_t ips[SAMPLER_MAX_FRAMES];
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* TracerPid of a process or thread, -1 when it cannot be read. */
+static int tracer_of(int pid, int tid)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
+    ssize_t n = fsread(path, buf, sizeof buf);
+    struct proc_status st;
+    if (n < 0 || procparse_status(buf, (size_t)n, &st) < 0)
+        return -1;
+    return st.tracer_pid;
+}
+
+/* ---- the thread table ---- */
+
+static struct thr *find_thr(struct capture *c, int tid)
+{
+    for (size_t i = 0; i < c->nthr; i++) {
+        if (c->thr[i]->tid == tid)
+            return c->thr[i];
+    }
+    return NULL;
+}
+
+static struct thr *add_thr(struct capture *c, int tid, bool started)
+{
+    if (c->nthr == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 16;
+        c->thr = xreallocarray(c->thr, c->cap, sizeof *c->thr);
+    }
+    struct thr *t = xcalloc(1, sizeof *t);
+    t->tid = tid;
+    t->started = started;
+    t->state = '?';
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", c->pid, tid);
+    t->stat_fd = open(path, O_RDONLY | O_CLOEXEC); /* -1 past the fd limit: opened per tick */
+    c->thr[c->nthr++] = t;
+    return t;
+}
+
+static void drop_thr(struct capture *c, int tid)
+{
+    for (size_t i = 0; i < c->nthr; i++) {
+        struct thr *t = c->thr[i];
+        if (t->tid != tid)
+            continue;
+        if (t->stat_fd >= 0)
+            close(t->stat_fd);
+        stackwalk_thread_free(t->swt);
+        free(t);
+        c->thr[i] = c->thr[--c->nthr];
+        return;
+    }
+}
+
+static bool list_has(const int *v, size_t n, int x)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == x)
+            return true;
+    }
+    return false;
+}
+
+static void list_add(int **v, size_t *n, int x)
+{
+    if (list_has(*v, *n, x))
+        return;
+    *v = xreallocarray(*v, *n + 1, sizeof **v);
+    (*v)[(*n)++] = x;
+}
+
+static void list_del(int *v, size_t *n, int x)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (v[i] == x) {
+            v[i] = v[--*n];
+            return;
+        }
+    }
+}
+
+/* ---- tracee events ---- */
+
+static void resume(struct thr *t)
+{
+    if (!t->stopped)
+        return;
+    if (t->group_stop)
+        ptrace(PTRACE_LISTEN, t->tid, NULL, NULL); /* someone stopped it: it stays stopped */
+    else
+        ptrace(PTRACE_CONT, t->tid, NULL, (void *)(long)t->pending_sig);
+    /* ESRCH: it died meanwhile; its exit is collected by a wait */
+    t->stopped = false;
+    t->group_stop = false;
+    t->pending_sig = 0;
+}
+
+static bool is_target_thread(const struct capture *c, int tid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d", c->pid, tid);
+    return access(path, F_OK) == 0;
+}
+
+/* Record what waitpid said about tid. A thread left stopped here is resumed
+ * (or detached) by the caller: the sampling path may want it stopped. */
+static void on_status(struct capture *c, int tid, int status)
+{
+    struct thr *t = find_thr(c, tid);
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+        if (tid == c->pid) {
+            c->gone = true;
+            if (c->o->target_status)
+                *c->o->target_status = status;
+        }
+        if (t)
+            drop_thr(c, tid);
+        list_del(c->forks, &c->nforks, tid);
+        return;
+    }
+    if (!WIFSTOPPED(status))
+        return;
+    int sig = WSTOPSIG(status), event = status >> 16;
+    if (!t) {
+        if (!list_has(c->forks, c->nforks, tid) && is_target_thread(c, tid)) {
+            t = add_thr(c, tid, false); /* a new thread whose clone event is still queued */
+        } else {
+            /* a fork's child in its first stop: it is not ours to trace */
+            ptrace(PTRACE_DETACH, tid, NULL, NULL);
+            list_del(c->forks, &c->nforks, tid);
+            list_add(&c->early, &c->nearly, tid); /* its fork event may still come */
+            return;
+        }
+    }
+    t->stopped = true;
+    t->group_stop = false;
+    t->pending_sig = 0;
+    unsigned long msg = 0;
+    switch (event) {
+    case PTRACE_EVENT_CLONE:
+        if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg) == 0 && !find_thr(c, (int)msg))
+            add_thr(c, (int)msg, false);
+        break;
+    case PTRACE_EVENT_FORK:
+    case PTRACE_EVENT_VFORK:
+        if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg) == 0) {
+            c->forked = true;
+            c->fork_child = (int)msg;
+            if (!list_has(c->early, c->nearly, (int)msg))
+                list_add(&c->forks, &c->nforks, (int)msg);
+        }
+        break;
+    case PTRACE_EVENT_EXEC:
+        c->execed = true;
+        break;
+    case PTRACE_EVENT_STOP:
+        /* our interrupt, or a new thread's first stop, or job control */
+        t->group_stop = sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+        t->interrupted = false;
+        t->started = true;
+        break;
+    case 0:
+        t->pending_sig = sig; /* a signal on its way to the target: passed on at resume */
+        break;
+    default:
+        break;
+    }
+}
+
+static bool relevant(struct capture *c, int pid)
+{
+    if (find_thr(c, pid) || list_has(c->forks, c->nforks, pid) || is_target_thread(c, pid))
+        return true;
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    ssize_t n = fsread(path, buf, sizeof buf);
+    struct proc_status st;
+    return n > 0 && procparse_status(buf, (size_t)n, &st) == 0 && st.tracer_pid == c->self;
+}
+
+/* Collect one event of tid, if any; true when there was one. */
+static bool poll_one(struct capture *c, int tid, bool resume_it)
+{
+    int st;
+    pid_t r;
+    do
+        r = waitpid(tid, &st, __WALL | WNOHANG);
+    while (r == -1 && errno == EINTR);
+    if (r == tid) {
+        on_status(c, tid, st);
+        struct thr *t = find_thr(c, tid);
+        if (t && resume_it)
+            resume(t);
+        return true;
+    }
+    if (r == -1 && errno == ECHILD) {
+        /* not traced by us any more: gone through an exec of another thread */
+        if (find_thr(c, tid)) {
+            drop_thr(c, tid);
+            if (tid == c->pid)
+                c->gone = true;
+        }
+        list_del(c->forks, &c->nforks, tid);
+    }
+    return false;
+}
+
+/* Handle every event pending for our tracees, resuming whatever stopped.
+ * A WNOWAIT peek first, so a child of the caller that is not ours stays
+ * for the caller to reap; when one is in the way, ask each tracee. */
+static void drain(struct capture *c)
+{
+    for (int guard = 0; guard < 100000; guard++) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        if (waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WNOHANG | WNOWAIT | __WALL) == -1) {
+            if (errno == EINTR)
+                continue;
+            return; /* ECHILD: nothing at all to wait for */
+        }
+        if (si.si_pid == 0)
+            return;
+        if (!relevant(c, si.si_pid)) {
+            for (size_t i = 0; i < c->nthr;) {
+                int tid = c->thr[i]->tid;
+                poll_one(c, tid, true);
+                if (i < c->nthr && c->thr[i]->tid == tid)
+                    i++;
+            }
+            for (size_t i = 0; i < c->nforks; i++)
+                poll_one(c, c->forks[i], false);
+            return;
+        }
+        if (!poll_one(c, si.si_pid, true))
+            return;
+    }
+}
+
+/* Sleep until deadline or a tracee event, whichever comes first. */
+static void wait_event(struct capture *c, int64_t deadline)
+{
+    int64_t left = deadline - mono_ns();
+    if (left <= 0)
+        return;
+    struct timespec ts = {.tv_sec = left / 1000000000LL, .tv_nsec = left % 1000000000LL};
+    sigtimedwait(&c->chld, NULL, &ts); /* SIGCHLD, a timeout, or EINTR from a stop signal */
+}
+
+/* Wait until tid takes the stop we asked for with PTRACE_INTERRUPT. Other
+ * stops on the way (a signal, a clone) are handled and resumed. Returns
+ * true with the thread stopped, false when it exited or did not stop in
+ * time (its interrupt stays pending; drain resumes that stop later). */
+static bool wait_stop(struct capture *c, int tid, int64_t deadline)
+{
+    for (;;) {
+        struct thr *t = find_thr(c, tid);
+        if (!t)
+            return false;
+        if (!t->interrupted && t->stopped)
+            return true;
+        if (t->stopped)
+            resume(t); /* an event before our stop: let it go on */
+        if (poll_one(c, tid, false))
+            continue;
+        if (!find_thr(c, tid))
+            return false;
+        if (mono_ns() >= deadline)
+            return false;
+        wait_event(c, deadline);
+    }
+}
+
+/* ---- attach ---- */
+
+/* Seize every thread listed in /proc/PID/task, again until a pass finds no
+ * new one (threads start while we attach). */
+static int attach_all(struct capture *c, char *err, size_t errlen)
+{
+    char path[64];
+    size_t eperm = 0, traced = 0;
+    int other_tracer = 0;
+    snprintf(path, sizeof path, "/proc/%d/task", c->pid);
+    for (int pass = 0; pass < ATTACH_PASSES; pass++) {
+        DIR *d = opendir(path);
+        if (!d)
+            break;
+        size_t added = 0;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            char *end;
+            long v = strtol(e->d_name, &end, 10);
+            if (*end != '\0' || v <= 0 || v > INT_MAX)
+                continue;
+            int tid = (int)v;
+            if (find_thr(c, tid) || list_has(c->skipped, c->nskipped, tid))
+                continue;
+            if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)SEIZE_OPTIONS) == 0) {
+                add_thr(c, tid, true);
+                added++;
+                continue;
+            }
+            int saved = errno;
+            if (saved == ESRCH)
+                continue; /* exited meanwhile */
+            int tracer = tracer_of(c->pid, tid);
+            if (tracer == c->self) {
+                add_thr(c, tid, false); /* followed by TRACECLONE already */
+                continue;
+            }
+            if (tracer > 0) {
+                traced++;
+                other_tracer = tracer;
+            } else {
+                eperm++;
+            }
+            list_add(&c->skipped, &c->nskipped, tid);
+        }
+        closedir(d);
+        drain(c);
+        if (added == 0)
+            break;
+    }
+    if (c->nthr > 0 && !c->gone) {
+        c->p->threads_skipped = (uint32_t)(eperm + traced);
+        if (traced)
+            profile_note(c->p, "%zu thread(s) skipped: already traced by pid %d (a debugger?)",
+                         traced, other_tracer);
+        if (eperm)
+            profile_note(c->p, "%zu thread(s) skipped: no permission to trace them", eperm);
+        return 0;
+    }
+    if (traced) {
+        set_err(err, errlen, "pid %d is already traced by pid %d (a debugger?); not attaching",
+                c->pid, other_tracer);
+        return -EBUSY;
+    }
+    if (eperm) {
+        set_err(err, errlen,
+                "no permission to trace pid %d: ptrace needs the same user and a dumpable "
+                "target, or CAP_SYS_PTRACE (and Yama ptrace_scope allowing it)",
+                c->pid);
+        return -EPERM;
+    }
+    set_err(err, errlen, "pid %d is gone", c->pid);
+    return -ESRCH;
+}
+
+/* ---- detach ---- */
+
+/* Stop each remaining thread and detach it, handing back a signal it was
+ * about to receive. A group-stopped thread stays stopped: someone else
+ * stopped it. New threads cloned meanwhile are in the list and go too. */
+static void detach_all(struct capture *c)
+{
+    int64_t deadline = mono_ns() + DETACH_TIMEOUT_NS;
+    size_t stuck = 0;
+    while (c->nthr > stuck) {
+        struct thr *t = c->thr[stuck];
+        int tid = t->tid;
+        if (t->state == 'Z' || t->state == 'X') {
+            /* a zombie leader waits for its group: its exit is reported later */
+            stuck++;
+            continue;
+        }
+        if (!t->stopped) {
+            if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == -1 && errno != ESRCH) {
+                stuck++;
+                continue;
+            }
+            t->interrupted = true;
+            for (;;) {
+                poll_one(c, tid, false);
+                t = find_thr(c, tid);
+                if (!t || t->stopped || mono_ns() >= deadline)
+                    break;
+                wait_event(c, deadline);
+            }
+            if (!t)
+                continue;
+            if (!t->stopped) {
+                stuck++; /* uninterruptible for seconds: reported below */
+                continue;
+            }
+        }
+        int sig = t->group_stop ? 0 : t->pending_sig;
+        ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
+        drop_thr(c, tid);
+    }
+    for (size_t i = 0; i < c->nforks; i++) {
+        int child = c->forks[i], st;
+        int64_t until = mono_ns() + 100LL * 1000000LL;
+        while (mono_ns() < until) {
+            pid_t r = waitpid(child, &st, __WALL | WNOHANG);
+            if (r == child || (r == -1 && errno != EINTR))
+                break;
+            wait_event(c, until);
+        }
+        ptrace(PTRACE_DETACH, child, NULL, NULL);
+    }
+    c->nforks = 0;
+    if (stuck) {
+        size_t zombies = 0;
+        for (size_t i = 0; i < c->nthr; i++)
+            zombies += c->thr[i]->state == 'Z' || c->thr[i]->state == 'X';
+        if (c->nthr > zombies)
+            profile_note(c->p,
+                         "%zu thread(s) did not stop to be detached within %llds "
+                         "(uninterruptible sleep): the kernel detaches them when stakeout exits",
+                         c->nthr - zombies, (long long)(DETACH_TIMEOUT_NS / 1000000000LL));
+    }
+    while (c->nthr > 0)
+        drop_thr(c, c->thr[0]->tid);
+}
+
+/* ---- ticks ---- */
+
+static bool read_thread_stat(struct capture *c, struct thr *t)
+{
+    char buf[1024];
+    ssize_t n;
+    if (t->stat_fd >= 0) {
+        do
+            n = pread(t->stat_fd, buf, sizeof buf - 1, 0);
+        while (n == -1 && errno == EINTR);
+    } else {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", c->pid, t->tid);
+        n = fsread(path, buf, sizeof buf);
+    }
+    struct proc_stat st;
+    if (n <= 0 || procparse_stat(buf, (size_t)n, &st) < 0)
+        return false;
+    uint64_t ticks = st.utime + st.stime;
+    if (ticks > t->ticks)
+        t->cpu_acc += ticks - t->ticks;
+    t->ticks = ticks;
+    t->state = st.state;
+    return true;
+}
+
+static void name_thread(struct capture *c, struct thr *t)
+{
+    char path[64], buf[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/comm", c->pid, t->tid);
+    ssize_t n = fsread(path, buf, sizeof buf);
+    if (n <= 0)
+        return;
+    while (n > 0 && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    profile_thread_name(c->p, t->tid, buf);
+    t->named = true;
+}
+
+/* Stop one thread, take its stack, let it go. */
+static void sample_one(struct capture *c, int tid, int64_t t_ns)
+{
+    int64_t t0 = mono_ns();
+    if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == -1)
+        return; /* ESRCH: it is exiting; a wait collects it */
+    struct thr *t = find_thr(c, tid);
+    t->interrupted = true;
+    if (!wait_stop(c, tid, t0 + STOP_TIMEOUT_NS)) {
+        if (find_thr(c, tid))
+            c->stop_timeouts++;
+        return;
+    }
+    t = find_thr(c, tid);
+    if (t->group_stop && c->o->mode == PROFILE_TYPE_CPU) {
+        resume(t); /* stopped by job control: not running */
+        c->p->idle_samples++;
+        return;
+    }
+    if (!t->swt)
+        t->swt = stackwalk_thread_new(c->sw, tid);
+    bool snapped = stackwalk_snapshot(c->sw, t->swt) == 0;
+    resume(t);
+    int64_t stop_ns = mono_ns() - t0;
+    c->p->stopped_ns += stop_ns;
+    c->win_stopped_ns += stop_ns;
+    if (stop_ns > c->max_stop_ns)
+        c->max_stop_ns = stop_ns;
+    c->win_samples++;
+    c->samples++;
+    t->cpu_acc = 0;
+    /* the thread runs again: the unwind works on the copy of its stack */
+    uint32_t n = snapped ? stackwalk_unwind(c->sw, t->swt, c->ips, SAMPLER_MAX_FRAMES) : 0;
+    /* n == 0 is kept as an empty stack and counted in failed_unwinds by the profile */
+    profile_add_sample(c->p, c->ips, n, tid, t_ns, (uint64_t)c->interval_ns);
+    if (!t->named)
+        name_thread(c, t);
+}
+
+static int by_cpu_desc(const void *a, const void *b)
+{
+    const struct thr *x = *(struct thr *const *)a, *y = *(struct thr *const *)b;
+    return x->cpu_acc < y->cpu_acc ? 1 : x->cpu_acc > y->cpu_acc ? -1 : 0;
+}
+
+static void tick(struct capture *c, int64_t now)
+{
+    size_t n = c->nthr, picked = 0;
+    struct thr **pick = xcalloc(n ? n : 1, sizeof *pick);
+    int64_t dstate_limit = c->o->abort_dstate_ns > 0 ? c->o->abort_dstate_ns : DEFAULT_DSTATE_NS;
+    for (size_t i = 0; i < n; i++) {
+        struct thr *t = c->thr[i];
+        if (!t->started || t->stopped)
+            continue;
+        if (!read_thread_stat(c, t))
+            continue;
+        if (t->state == 'D') {
+            if (t->d_since == 0)
+                t->d_since = now;
+            else if (now - t->d_since > dstate_limit && !c->abort) {
+                c->abort = true;
+                snprintf(c->abort_why, sizeof c->abort_why,
+                         "thread %d in uninterruptible sleep (D) for over %lld ms", t->tid,
+                         (long long)(dstate_limit / 1000000));
+            }
+            c->dstate_skips++; /* an interrupt would only land when the sleep ends */
+            if (c->o->mode == PROFILE_TYPE_CPU)
+                c->p->idle_samples++;
+            continue;
+        }
+        t->d_since = 0;
+        bool running = t->state == 'R';
+        bool alive = t->state != 'Z' && t->state != 'X';
+        if (c->o->mode == PROFILE_TYPE_CPU ? running : alive)
+            pick[picked++] = t;
+        else if (c->o->mode == PROFILE_TYPE_CPU)
+            c->p->idle_samples++;
+    }
+    qsort(pick, picked, sizeof *pick, by_cpu_desc);
+    int *tids = xcalloc(picked ? picked : 1, sizeof *tids);
+    for (size_t i = 0; i < picked; i++)
+        tids[i] = pick[i]->tid;
+    free(pick);
+    for (size_t i = 0; i < picked && !c->gone && !c->execed; i++) {
+        if (find_thr(c, tids[i]))
+            sample_one(c, tids[i], now);
+    }
+    free(tids);
+    c->ticks++;
+    c->win_ticks++;
+}
+
+/* Keep the share of time a sampled thread spends stopped under the limit:
+ * mean stop times ticks per second, over windows of GOVERNOR_WINDOW_NS.
+ * The first window is warm-up (the unwinder's caches fill) and only
+ * counts when it is already over twice the limit. Lowers the rate, never
+ * raises it. */
+static void governor(struct capture *c, int64_t now)
+{
+    int64_t win = now - c->win_start_ns;
+    if (win < GOVERNOR_WINDOW_NS)
+        return;
+    bool warmup = c->win_start_ns == c->start_ns;
+    if (c->win_samples >= 5 && c->win_ticks > 0) {
+        double mean_stop = (double)c->win_stopped_ns / (double)c->win_samples;
+        double ticks_per_s = (double)c->win_ticks * 1e9 / (double)win;
+        double share = mean_stop * ticks_per_s / 1e9;
+        double limit = c->o->max_stopped > 0 ? c->o->max_stopped : SAMPLER_DEFAULT_MAX_STOPPED;
+        if (share > (warmup ? 2 * limit : limit) && c->rate > 1) {
+            unsigned rate = (unsigned)floor((double)c->rate * limit / share * 0.9);
+            if (rate < 1)
+                rate = 1;
+            if (rate < c->rate) {
+                profile_note(c->p,
+                             "rate lowered from %u Hz to %u Hz: target threads were stopped "
+                             "%.2f%% of the time (limit %.2f%%, %.0f us per stop)",
+                             c->rate, rate, share * 100, limit * 100, mean_stop / 1000);
+                c->rate = rate;
+                c->interval_ns = 1000000000LL / rate;
+            }
+        }
+    }
+    c->win_start_ns = now;
+    c->win_stopped_ns = 0;
+    c->win_ticks = c->win_samples = 0;
+}
+
+static bool mem_near_limit(struct capture *c, double *pct)
+{
+    if (!c->have_cgroup || !c->cgs.have_mem || c->cgs.mem_limit == UINT64_MAX ||
+        c->cgs.mem_limit == 0)
+        return false;
+    double limit = c->o->abort_mem_limit_pct > 0 ? c->o->abort_mem_limit_pct : DEFAULT_MEM_PCT;
+    *pct = 100.0 * (double)c->cgs.mem_usage / (double)c->cgs.mem_limit;
+    return *pct >= limit;
+}
+
+/* Every CHECK_INTERVAL: a second tracer, the cgroup's memory. */
+static void checks(struct capture *c, int64_t now)
+{
+    if (now < c->next_check_ns)
+        return;
+    c->next_check_ns = now + CHECK_INTERVAL_NS;
+    int tracer = tracer_of(c->pid, c->pid);
+    if (tracer > 0 && tracer != c->self && !c->abort) {
+        c->abort = true;
+        snprintf(c->abort_why, sizeof c->abort_why, "another tracer (pid %d) appeared", tracer);
+    }
+    double pct;
+    if (c->have_cgroup && cgroup_read_fast(&c->cg, &c->cgs) == 0 && mem_near_limit(c, &pct) &&
+        !c->abort) {
+        c->abort = true;
+        snprintf(c->abort_why, sizeof c->abort_why,
+                 "the target's cgroup memory is at %.1f%% of its limit", pct);
+    }
+}
+
+static void capture_loop(struct capture *c)
+{
+    const struct sampler_opts *o = c->o;
+    int64_t end = c->start_ns + o->duration_ns;
+    if (end < c->start_ns)
+        end = INT64_MAX; /* "for its life" */
+    int64_t next = c->start_ns;
+    int64_t next_progress = c->start_ns;
+    c->win_start_ns = c->start_ns;
+    c->next_check_ns = c->start_ns + CHECK_INTERVAL_NS;
+    for (;;) {
+        int64_t now = mono_ns();
+        if (now >= end || c->gone || c->execed || c->forked || c->abort || c->nthr == 0 ||
+            (o->stop && *o->stop))
+            break;
+        if (now >= next) {
+            tick(c, now);
+            drain(c);
+            next += c->interval_ns;
+            if (next <= now)
+                next = now + c->interval_ns; /* behind: skip ticks rather than burst */
+            governor(c, now);
+            checks(c, now);
+            if (o->progress && now >= next_progress) {
+                o->progress(o->progress_ctx, now - c->start_ns, c->samples);
+                next_progress = now + 100LL * 1000000LL;
+            }
+            continue;
+        }
+        wait_event(c, next < end ? next : end);
+        drain(c);
+    }
+}
+
+/* ---- the capture ---- */
+
+static void finish_notes(struct capture *c, int64_t end_ns)
+{
+    const struct sampler_opts *o = c->o;
+    struct profile *p = c->p;
+    double at = (double)(end_ns - c->start_ns) / 1e9;
+    if (c->gone) {
+        p->aborted = true;
+        profile_note(p, "target exited after %.2fs: capture ended with the samples so far", at);
+    } else if (c->execed) {
+        p->aborted = true;
+        profile_note(p, "target called exec after %.2fs: capture ended with the samples so far",
+                     at);
+    } else if (c->forked) {
+        p->aborted = true;
+        profile_note(p,
+                     "target forked (child pid %d) after %.2fs: capture ended with the samples "
+                     "so far",
+                     c->fork_child, at);
+    } else if (c->abort) {
+        p->aborted = true;
+        profile_note(p, "capture aborted after %.2fs: %s", at, c->abort_why);
+    } else if (o->stop && *o->stop) {
+        p->aborted = true;
+        profile_note(p, "capture ended early on request after %.2fs", at);
+    }
+    if (c->stop_timeouts)
+        profile_note(p, "%llu stop(s) timed out (thread did not stop within %lld ms): not sampled",
+                     (unsigned long long)c->stop_timeouts, (long long)(STOP_TIMEOUT_NS / 1000000));
+    if (c->dstate_skips && o->mode == PROFILE_TYPE_WALL)
+        profile_note(p, "%llu sample(s) of threads in uninterruptible sleep (D) not unwound",
+                     (unsigned long long)c->dstate_skips);
+}
+
+static void read_comm(struct capture *c)
+{
+    char path[64], buf[64];
+    snprintf(path, sizeof path, "/proc/%d/comm", c->pid);
+    ssize_t n = fsread(path, buf, sizeof buf);
+    if (n <= 0)
+        return;
+    while (n > 0 && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    snprintf(c->p->comm, sizeof c->p->comm, "%s", buf);
+    profile_text_clean(c->p->comm);
+}
+
+static int check_opts(const struct sampler_opts *o, char *err, size_t errlen)
+{
+    if (o->pid <= 0) {
+        set_err(err, errlen, "invalid pid %d", o->pid);
+        return -EINVAL;
+    }
+    if (o->mode != PROFILE_TYPE_CPU && o->mode != PROFILE_TYPE_WALL) {
+        set_err(err, errlen, "the sampler captures CPU or wall profiles only");
+        return -EINVAL;
+    }
+    if (o->rate_hz < 1 || o->rate_hz > SAMPLER_MAX_RATE_HZ) {
+        set_err(err, errlen, "rate %u Hz is outside 1..%u", o->rate_hz, SAMPLER_MAX_RATE_HZ);
+        return -EINVAL;
+    }
+    if (o->duration_ns <= 0) {
+        set_err(err, errlen, "the duration must be positive");
+        return -EINVAL;
+    }
+    if (o->pid == getpid()) {
+        set_err(err, errlen, "stakeout cannot profile itself");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int sampler_capture(const struct sampler_opts *o, struct profile **out, char *err, size_t errlen)
+{
+    int rc = check_opts(o, err, errlen);
+    if (rc < 0)
+        return rc;
+    struct capture c = {.o = o, .pid = o->pid, .self = getpid(), .rate = o->rate_hz};
+    c.interval_ns = 1000000000LL / o->rate_hz;
+
+    int leader_tracer = tracer_of(o->pid, o->pid);
+    if (leader_tracer < 0) {
+        set_err(err, errlen, "pid %d does not exist (or /proc/%d is not readable)", o->pid,
+                o->pid);
+        return -ESRCH;
+    }
+    if (leader_tracer > 0) {
+        set_err(err, errlen, "pid %d is already traced by pid %d (a debugger?); not attaching",
+                o->pid, leader_tracer);
+        return -EBUSY;
+    }
+
+    c.p = profile_new(o->mode, o->rate_hz);
+    c.p->pid = o->pid;
+    c.p->period_ns = c.interval_ns;
+    read_comm(&c);
+    c.have_cgroup = cgroup_locate(o->pid, &c.cg) == 0 && cgroup_read(&c.cg, &c.cgs) == 0;
+    double pct;
+    if (mem_near_limit(&c, &pct)) {
+        c.p->aborted = true;
+        profile_note(c.p,
+                     "capture skipped: the target's cgroup memory is at %.1f%% of its limit",
+                     pct);
+        c.p->start_wall_ns = wall_ns();
+        c.p->start_mono_ns = mono_ns();
+        *out = c.p;
+        return 0;
+    }
+    if (o->symbols && symbols_snapshot(o->symbols, o->pid, c.p) < 0)
+        profile_note(c.p, "could not read the target's mappings before the capture");
+
+    sigset_t old;
+    sigemptyset(&c.chld);
+    sigaddset(&c.chld, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &c.chld, &old);
+
+    rc = stackwalk_new(o->pid, &c.sw, err, errlen);
+    if (rc < 0)
+        goto out_mask;
+
+    c.p->start_wall_ns = wall_ns();
+    c.start_ns = c.p->start_mono_ns = mono_ns();
+    rc = attach_all(&c, err, errlen);
+    if (rc < 0)
+        goto out_detach;
+
+    capture_loop(&c);
+    int64_t end = mono_ns();
+    c.p->duration_ns = end - c.start_ns;
+    c.p->rate_achieved_hz = c.p->duration_ns > 0 ? (double)c.ticks * 1e9 / (double)c.p->duration_ns
+                                                 : 0;
+    finish_notes(&c, end);
+
+out_detach:
+    detach_all(&c);
+    stackwalk_free(c.sw);
+    c.sw = NULL;
+out_mask:
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    free(c.thr);
+    free(c.forks);
+    free(c.skipped);
+    free(c.early);
+    if (rc < 0) {
+        profile_free(c.p);
+        return rc;
+    }
+    if (o->symbols && !c.gone && kill(o->pid, 0) == 0 &&
+        symbols_snapshot(o->symbols, o->pid, c.p) < 0)
+        profile_note(c.p, "could not read the target's mappings after the capture");
+    *out = c.p;
+    return 0;
+}
