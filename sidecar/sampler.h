@@ -64,6 +64,10 @@ int sampler_capture(const struct sampler_opts *o, struct profile **out, char *er
  * while it runs (restoring the mask afterwards) and collects its tracees'
  * events with waitid/waitpid(__WALL). It never reaps a child of the caller
  * that is not a tracee (a WNOWAIT peek comes first), except the target
- * itself when it is the caller's child and exits (see target_status). */
+ * itself when it is the caller's child and exits (see target_status).
+ * While it runs it also holds SIGRTMAX - 1 (a no-op handler, for a timer
+ * that bounds each wait for a stop; the old action is restored) and, when
+ * allowed, runs the calling thread at nice -10: a stopped target thread
+ * waits for this one to be scheduled. */
 
 #endif
