@@ -13,6 +13,7 @@ PACKAGES=(
     libproc2-dev libcurl4-openssl-dev libyaml-dev libunwind-dev libcriterion-dev
     libpcre2-dev zlib1g-dev libssl-dev libjansson-dev libprotobuf-c-dev
     protobuf-c-compiler libmicrohttpd-dev libcap-dev libelf-dev libdw-dev
+    libiberty-dev
     golang-go yamllint procps util-linux python3 python3-yaml python3-jsonschema
     curl ca-certificates
 )

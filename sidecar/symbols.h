@@ -14,7 +14,8 @@
  *
  * Use: symbols_snapshot before and after a capture (maps change: dlopen),
  * then symbols_resolve once the target runs again. Resolution needs no
- * access to the target any more, so a target that exited is still named. */
+ * access to the target any more, so a target that exited is still named.
+ * Not thread-safe: one thread at a time per cache. */
 #ifndef STAKEOUT_SYMBOLS_H
 #define STAKEOUT_SYMBOLS_H
 
@@ -30,7 +31,22 @@ void symcache_free(struct symcache *c);
 /* Read pid's executable mappings into p (profile_add_mapping, with build-ids)
  * and load the symbol tables of their objects into the cache. Returns 0, or
  * a negative errno when /proc/PID/maps cannot be read. Objects that cannot
- * be opened are skipped (their frames will read "module+0xoffset"). */
+ * be opened are skipped (their frames will read "module+0xoffset").
+ *
+ * Details: a mapping p already has (same range, offset and file) is not
+ * added again; p may be NULL to only fill the cache; p->pid is set when 0.
+ * Every descriptor is closed before returning (an open one would keep a
+ * deleted binary's disk space). A file opened through /proc/PID/root (when
+ * map_files is refused: it needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE)
+ * must have the inode the maps line names, or else hold the bytes the
+ * target has mapped (read from /proc/PID/mem); a file replaced by another
+ * build is skipped, never read in its place. An object that cannot be
+ * read still gets its build-id, from the target's memory (the mapping of
+ * its first page), so its frames can be named elsewhere - or here, when the
+ * cache has met that build. The [vdso] is read from /proc/PID/mem. The
+ * perf map (/tmp/perf-N.map, N the pid as the target knows it) is read
+ * incrementally: a later snapshot reads only what the JIT appended. How
+ * many objects could not be read, and the first reason, go into p's notes. */
 int symbols_snapshot(struct symcache *c, int pid, struct profile *p)
     __attribute__((warn_unused_result));
 
@@ -39,6 +55,35 @@ int symbols_snapshot(struct symcache *c, int pid, struct profile *p)
  * the perf map; the rest "module+0xoffset". Returns the number of frames
  * that got a real function name. */
 size_t symbols_resolve(struct symcache *c, struct profile *p);
+
+/* Leaf and return addresses (symbols_resolve): frame addresses are taken as
+ * raw instruction pointers, leaf first, as the unwinder gives them. A frame
+ * that sits anywhere but first in some stack of p is a return address,
+ * which points after its call - possibly already into the next function
+ * when the call was the caller's last instruction (noreturn callees) - so
+ * it is looked up at addr - 1. A frame only ever seen as a leaf is looked up
+ * at addr. (Frames are interned by address: one seen in both roles is
+ * looked up at addr - 1, which names the same function unless a call ends
+ * the function before it.) The profile keeps the raw addresses; the sampler
+ * must not subtract 1 itself.
+ *
+ * Frames that already have a function are left alone, so call this once,
+ * after the last snapshot. Mappings are matched to objects through the
+ * snapshots of p->pid, else by their build-id; frames no object names (JIT
+ * code in anonymous memory) are looked up in the perf map read by the
+ * snapshots of p->pid. */
+
+/* Where separate debug files are looked for by build-id
+ * (DIR/.build-id/xx/yyyy.debug) for objects without a .symtab: under DIR
+ * inside the target's root first, then in our own filesystem (a debug file
+ * is used only when its build-id matches, so ours is safe to read). Default
+ * "/usr/lib/debug"; dir is copied. */
+void symcache_set_debug_root(struct symcache *c, const char *dir);
+
+/* How many times an object's symbol tables were read (ELF parsed) so far:
+ * objects met again, in any process, are found in the cache by file
+ * identity or build-id and not read again. */
+size_t symcache_parses(const struct symcache *c);
 
 /* Demangle a C++ (Itanium) or Rust (legacy or v0) symbol into out; returns
  * false (out untouched) when name is not mangled. */

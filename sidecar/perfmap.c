@@ -1,0 +1,200 @@
+/* sidecar/perfmap.c - JIT names from perf map text; see perfmap.h. */
+#include "perfmap.h"
+
+#include "xalloc.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PERFMAP_MAX_WALK 65536 /* overlapping entries looked through per lookup */
+
+struct pm_entry {
+    uint64_t start, end;
+    uint32_t seq;  /* line number: the later line wins */
+    uint32_t name; /* offset in perfmap.names */
+};
+
+struct perfmap {
+    struct pm_entry *e; /* owned; [0, nsorted) sorted by start, then seq */
+    size_t n, cap, nsorted;
+    uint64_t *maxend; /* owned: largest end among e[0..i], for the walk back */
+    char *names;      /* owned: NUL-terminated names back to back */
+    size_t names_len, names_cap;
+    uint32_t lines;
+    char carry[PERFMAP_MAX_LINE]; /* the start of a line not yet ended */
+    size_t carry_len;
+    bool skipping; /* inside an overlong line: drop until '\n' */
+};
+
+struct perfmap *perfmap_new(void)
+{
+    return xcalloc(1, sizeof(struct perfmap));
+}
+
+void perfmap_free(struct perfmap *m)
+{
+    if (!m)
+        return;
+    free(m->e);
+    free(m->maxend);
+    free(m->names);
+    free(m);
+}
+
+/* Hex digits (optionally after 0x) at *s within [*s, end): the value, and *s
+ * moved past them. False when there is none or it overflows 64 bits. */
+static bool parse_hex(const char **s, const char *end, uint64_t *out)
+{
+    const char *p = *s;
+    uint64_t v = 0;
+    size_t digits = 0;
+
+    if (end - p >= 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+        p += 2;
+    for (; p < end; p++, digits++) {
+        unsigned d;
+        if (*p >= '0' && *p <= '9')
+            d = (unsigned)(*p - '0');
+        else if (*p >= 'a' && *p <= 'f')
+            d = (unsigned)(*p - 'a' + 10);
+        else if (*p >= 'A' && *p <= 'F')
+            d = (unsigned)(*p - 'A' + 10);
+        else
+            break;
+        if (v >> 60)
+            return false;
+        v = (v << 4) | d;
+    }
+    if (digits == 0)
+        return false;
+    *s = p;
+    *out = v;
+    return true;
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* One line without its '\n'. */
+static void parse_line(struct perfmap *m, const char *s, size_t n)
+{
+    const char *p = s, *end = s + n;
+    uint64_t start, size;
+
+    m->lines++;
+    while (end > p && (end[-1] == '\r' || is_blank(end[-1])))
+        end--;
+    if (!parse_hex(&p, end, &start) || p == end || !is_blank(*p))
+        return;
+    while (p < end && is_blank(*p))
+        p++;
+    if (!parse_hex(&p, end, &size) || p == end || !is_blank(*p))
+        return;
+    while (p < end && is_blank(*p))
+        p++;
+    if (p == end || size == 0 || size > UINT64_MAX - start)
+        return;
+    if (m->n >= PERFMAP_MAX_ENTRIES)
+        return;
+    size_t len = (size_t)(end - p);
+    if (m->names_len + len + 1 > UINT32_MAX)
+        return;
+    if (m->names_len + len + 1 > m->names_cap) {
+        size_t cap = m->names_cap ? m->names_cap : 4096;
+        while (cap < m->names_len + len + 1)
+            cap *= 2;
+        m->names = xrealloc(m->names, cap);
+        m->names_cap = cap;
+    }
+    if (m->n == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 64;
+        m->e = xreallocarray(m->e, m->cap, sizeof *m->e);
+    }
+    m->e[m->n++] = (struct pm_entry){start, start + size, m->lines, (uint32_t)m->names_len};
+    memcpy(m->names + m->names_len, p, len);
+    m->names[m->names_len + len] = '\0';
+    m->names_len += len + 1;
+}
+
+void perfmap_feed(struct perfmap *m, const char *buf, size_t n)
+{
+    const char *p = buf, *end = buf + n;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t chunk = (size_t)((nl ? nl : end) - p);
+
+        if (m->skipping) {
+            if (nl)
+                m->skipping = false;
+        } else if (m->carry_len + chunk > sizeof m->carry) {
+            m->carry_len = 0;
+            m->skipping = !nl;
+            if (nl)
+                m->lines++;
+        } else if (nl && m->carry_len == 0) {
+            parse_line(m, p, chunk);
+        } else {
+            memcpy(m->carry + m->carry_len, p, chunk);
+            m->carry_len += chunk;
+            if (nl) {
+                parse_line(m, m->carry, m->carry_len);
+                m->carry_len = 0;
+            }
+        }
+        p += chunk + (nl ? 1 : 0);
+    }
+}
+
+static int cmp_entry(const void *pa, const void *pb)
+{
+    const struct pm_entry *a = pa, *b = pb;
+    if (a->start != b->start)
+        return a->start < b->start ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+void perfmap_sort(struct perfmap *m)
+{
+    if (m->nsorted == m->n)
+        return;
+    qsort(m->e, m->n, sizeof *m->e, cmp_entry);
+    m->maxend = xreallocarray(m->maxend, m->n ? m->n : 1, sizeof *m->maxend);
+    for (size_t i = 0; i < m->n; i++) {
+        uint64_t prev = i ? m->maxend[i - 1] : 0;
+        m->maxend[i] = m->e[i].end > prev ? m->e[i].end : prev;
+    }
+    m->nsorted = m->n;
+}
+
+const char *perfmap_lookup(const struct perfmap *m, uint64_t addr)
+{
+    size_t lo = 0, hi = m->nsorted;
+    const struct pm_entry *best = NULL;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->e[mid].start <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* Every entry before lo starts at or below addr; walk back while one of
+     * them may still reach past it. */
+    for (size_t j = lo, steps = 0; j > 0 && steps < PERFMAP_MAX_WALK; j--, steps++) {
+        const struct pm_entry *x = &m->e[j - 1];
+        if (m->maxend[j - 1] <= addr)
+            break;
+        if (addr < x->end && (!best || x->seq > best->seq))
+            best = x;
+    }
+    return best ? m->names + best->name : NULL;
+}
+
+size_t perfmap_count(const struct perfmap *m)
+{
+    return m->n;
+}

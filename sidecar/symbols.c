@@ -1,0 +1,923 @@
+/* sidecar/symbols.c - names for the addresses of a profile; see symbols.h.
+ *
+ * Two caches. Objects (struct symobj): one per ELF file, keyed by file
+ * identity (device, inode, size, mtime: a file met again is found without
+ * reading it) and by build-id (the same build in another container's layer
+ * is found after reading only its notes). Processes (struct symproc): what
+ * the snapshots of one pid saw - which object each mapping is, and its perf
+ * map - so a profile can be named after the target has gone. Both are
+ * bounded: the least recently used process record goes first, then objects
+ * no process record points at. */
+#include "symbols.h"
+#include "symbols_int.h"
+
+#include "fsread.h"
+#include "perfmap.h"
+#include "procparse.h"
+#include "symtab.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libiberty/demangle.h>
+#include <linux/openat2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define SYMBOLS_MAX_PROCS 64
+#define SYMBOLS_MAX_OBJECTS 1024     /* unreferenced ones beyond this are evicted */
+#define SYMBOLS_MAX_MAPS (64u << 20) /* bytes of /proc/PID/maps */
+#define SYMBOLS_MAX_VDSO (1u << 20)
+#define SYMBOLS_MAX_PERFMAP (512ull << 20) /* bytes of one perf map, in total */
+#define SYMBOLS_DEFAULT_DEBUG_ROOT "/usr/lib/debug"
+#define BUILD_ID_LEN (2 * SYMTAB_BUILD_ID_MAX + 1)
+
+struct symobj {
+    struct symtab *tab;          /* owned; NULL: not an ELF object we can read */
+    char build_id[BUILD_ID_LEN]; /* "" when none */
+    bool has_ident;              /* false for memory images ([vdso]) */
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    unsigned refs; /* bindings pointing here */
+    uint64_t used; /* cache tick of the last use */
+};
+
+/* A mapping a snapshot saw, and the object it is. */
+struct binding {
+    uint64_t start, limit, offset;
+    char *file;         /* owned: path as in the maps line */
+    struct symobj *obj; /* counted in obj->refs */
+};
+
+struct symproc {
+    int pid;            /* 0: free slot */
+    uint64_t starttime; /* tells a reused pid apart */
+    struct binding *b;  /* owned */
+    size_t nb, capb;
+    struct perfmap *jit; /* owned, NULL until a perf map was read */
+    dev_t jit_dev;
+    ino_t jit_ino;
+    uint64_t jit_off; /* bytes of it fed so far */
+    uint64_t used;
+};
+
+struct symcache {
+    struct symobj **objs; /* owned, each owned */
+    size_t nobjs, capobjs;
+    struct symproc procs[SYMBOLS_MAX_PROCS];
+    char *debug_root; /* owned */
+    uint64_t tick;
+    size_t parses;
+};
+
+/* One snapshot's working state. */
+struct snap {
+    struct symcache *c;
+    int pid;
+    int rootfd; /* /proc/PID/root, -1 when not accessible */
+    int memfd;  /* /proc/PID/mem, or a negative errno once tried */
+    bool mem_tried;
+    size_t objects, failed;
+    char first_failure[320];
+};
+
+/* ---- /proc/PID/maps lines -------------------------------------------- */
+
+static bool take_hex(const char **s, const char *end, uint64_t *out)
+{
+    const char *p = *s;
+    uint64_t v = 0;
+    for (; p < end; p++) {
+        unsigned d;
+        if (*p >= '0' && *p <= '9')
+            d = (unsigned)(*p - '0');
+        else if (*p >= 'a' && *p <= 'f')
+            d = (unsigned)(*p - 'a' + 10);
+        else if (*p >= 'A' && *p <= 'F')
+            d = (unsigned)(*p - 'A' + 10);
+        else
+            break;
+        if (v >> 60)
+            return false;
+        v = (v << 4) | d;
+    }
+    if (p == *s)
+        return false;
+    *s = p;
+    *out = v;
+    return true;
+}
+
+static bool take_dec(const char **s, const char *end, uint64_t *out)
+{
+    const char *p = *s;
+    uint64_t v = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == *s)
+        return false;
+    *s = p;
+    *out = v;
+    return true;
+}
+
+static bool take_char(const char **s, const char *end, char c)
+{
+    if (*s >= end || **s != c)
+        return false;
+    (*s)++;
+    return true;
+}
+
+int symbols_parse_maps_line(const char *s, size_t n, struct maps_line *out)
+{
+    static const char deleted[] = " (deleted)";
+    const char *p = s, *end = s + n;
+    struct maps_line m = {0};
+    uint64_t major, minor;
+
+    if (n > 0 && end[-1] == '\n')
+        end--;
+    if (!take_hex(&p, end, &m.start) || !take_char(&p, end, '-') || !take_hex(&p, end, &m.end) ||
+        !take_char(&p, end, ' ') || end - p < 5)
+        return -EINVAL;
+    memcpy(m.perms, p, 4);
+    m.perms[4] = '\0';
+    p += 4;
+    if (!take_char(&p, end, ' ') || !take_hex(&p, end, &m.offset) || !take_char(&p, end, ' ') ||
+        !take_hex(&p, end, &major) || !take_char(&p, end, ':') || !take_hex(&p, end, &minor) ||
+        !take_char(&p, end, ' ') || !take_dec(&p, end, &m.inode))
+        return -EINVAL;
+    if (p < end && *p != ' ')
+        return -EINVAL;
+    if (m.start >= m.end || major > UINT32_MAX || minor > UINT32_MAX)
+        return -EINVAL;
+    m.dev_major = (unsigned)major;
+    m.dev_minor = (unsigned)minor;
+    while (p < end && *p == ' ')
+        p++;
+    m.path = p;
+    m.path_len = (size_t)(end - p);
+    if (m.path_len > sizeof deleted - 1 &&
+        memcmp(end - (sizeof deleted - 1), deleted, sizeof deleted - 1) == 0) {
+        m.path_len -= sizeof deleted - 1;
+        m.deleted = true;
+    }
+    *out = m;
+    return 0;
+}
+
+/* ---- small I/O helpers --------------------------------------------- */
+
+static int open_retry(const char *path, int flags)
+{
+    int fd;
+    do {
+        fd = open(path, flags);
+    } while (fd == -1 && errno == EINTR);
+    return fd == -1 ? -errno : fd;
+}
+
+/* Opens abs (an absolute path as the target sees it) inside the target's
+ * root: openat2 with RESOLVE_IN_ROOT keeps absolute symlinks inside it too.
+ * Only kernels before 5.6 take the plain openat path, where an absolute
+ * symlink could lead out; the callers check what they get (inode, build-id).
+ * Non-blocking, so a FIFO planted at the path cannot hang us; regular files
+ * only. Returns the fd or a negative errno. */
+static int open_in_root(int rootfd, const char *abs)
+{
+    const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    struct open_how how = {.flags = flags, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+    struct stat st;
+    long fd;
+
+    if (rootfd < 0)
+        return -EBADF;
+    do {
+        fd = syscall(SYS_openat2, rootfd, abs, &how, sizeof how);
+    } while (fd == -1 && errno == EINTR);
+    if (fd == -1 && errno == ENOSYS) {
+        do {
+            fd = openat(rootfd, abs + strspn(abs, "/"), flags);
+        } while (fd == -1 && errno == EINTR);
+    }
+    if (fd == -1)
+        return -errno;
+    if (fstat((int)fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+        close((int)fd);
+        return -EINVAL;
+    }
+    return (int)fd;
+}
+
+/* Reads all of path (at most max bytes) into a new NUL-terminated buffer. */
+static int read_whole(const char *path, size_t max, char **out, size_t *outlen)
+{
+    size_t cap = 65536, len = 0;
+    int fd = open_retry(path, O_RDONLY | O_CLOEXEC);
+    char *buf;
+
+    if (fd < 0)
+        return fd;
+    buf = xmalloc(cap);
+    for (;;) {
+        if (cap - len < 4096) {
+            if (cap >= max)
+                break;
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+        ssize_t r = read(fd, buf + len, cap - len - 1);
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r == -1) {
+            int e = -errno;
+            close(fd);
+            free(buf);
+            return e;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    buf[len] = '\0';
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+/* The pid as the target knows it (last NSpid field), for its perf map. */
+static int ns_pid(int pid)
+{
+    char path[64], buf[16384];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    ssize_t n = fsread(path, buf, sizeof buf);
+    if (n <= 0)
+        return pid;
+    const char *line = strstr(buf, "\nNSpid:");
+    if (!line)
+        return pid;
+    const char *p = line + 7, *end = buf + n;
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    if (eol)
+        end = eol;
+    uint64_t v, last = 0;
+    bool any = false;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (!take_dec(&p, end, &v))
+            break;
+        last = v;
+        any = true;
+    }
+    return any && last > 0 && last <= INT32_MAX ? (int)last : pid;
+}
+
+/* ---- the object cache ---------------------------------------------- */
+
+static void obj_free(struct symobj *o)
+{
+    if (!o)
+        return;
+    symtab_free(o->tab);
+    free(o);
+}
+
+static bool same_ident(const struct symobj *o, const struct stat *st)
+{
+    return o->has_ident && o->dev == st->st_dev && o->ino == st->st_ino && o->size == st->st_size &&
+           o->mtime.tv_sec == st->st_mtim.tv_sec && o->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static struct symobj *find_by_ident(struct symcache *c, const struct stat *st)
+{
+    for (size_t i = 0; i < c->nobjs; i++) {
+        if (same_ident(c->objs[i], st))
+            return c->objs[i];
+    }
+    return NULL;
+}
+
+static struct symobj *find_by_build_id(struct symcache *c, const char *id)
+{
+    if (!id[0])
+        return NULL;
+    for (size_t i = 0; i < c->nobjs; i++) {
+        if (c->objs[i]->tab && strcmp(c->objs[i]->build_id, id) == 0)
+            return c->objs[i];
+    }
+    return NULL;
+}
+
+/* Frees the least recently used object nothing points at, if any. */
+static void evict_object(struct symcache *c)
+{
+    size_t victim = c->nobjs;
+    for (size_t i = 0; i < c->nobjs; i++) {
+        if (c->objs[i]->refs == 0 &&
+            (victim == c->nobjs || c->objs[i]->used < c->objs[victim]->used))
+            victim = i;
+    }
+    if (victim == c->nobjs)
+        return;
+    obj_free(c->objs[victim]);
+    c->objs[victim] = c->objs[--c->nobjs];
+}
+
+/* Takes tab (may be NULL); st is the file's identity, NULL for memory. */
+static struct symobj *obj_add(struct symcache *c, struct symtab *tab, const char *build_id,
+                              const struct stat *st)
+{
+    struct symobj *o = xcalloc(1, sizeof *o);
+    o->tab = tab;
+    snprintf(o->build_id, sizeof o->build_id, "%s", build_id);
+    if (st) {
+        o->has_ident = true;
+        o->dev = st->st_dev;
+        o->ino = st->st_ino;
+        o->size = st->st_size;
+        o->mtime = st->st_mtim;
+    }
+    o->used = c->tick;
+    if (c->nobjs >= SYMBOLS_MAX_OBJECTS)
+        evict_object(c);
+    if (c->nobjs == c->capobjs) {
+        c->capobjs = c->capobjs ? 2 * c->capobjs : 32;
+        c->objs = xreallocarray(c->objs, c->capobjs, sizeof *c->objs);
+    }
+    c->objs[c->nobjs++] = o;
+    return o;
+}
+
+/* ---- process records ------------------------------------------------ */
+
+static void proc_clear(struct symproc *pr)
+{
+    for (size_t i = 0; i < pr->nb; i++) {
+        pr->b[i].obj->refs--;
+        free(pr->b[i].file);
+    }
+    free(pr->b);
+    perfmap_free(pr->jit);
+    memset(pr, 0, sizeof *pr);
+}
+
+static struct symproc *proc_find(struct symcache *c, int pid)
+{
+    for (size_t i = 0; i < SYMBOLS_MAX_PROCS; i++) {
+        if (pid > 0 && c->procs[i].pid == pid)
+            return &c->procs[i];
+    }
+    return NULL;
+}
+
+/* The record of pid, new (or renewed, when the pid now names another
+ * process) if need be; the least recently used record makes room. */
+static struct symproc *proc_get(struct symcache *c, int pid, uint64_t starttime)
+{
+    struct symproc *pr = proc_find(c, pid);
+
+    if (pr && starttime && pr->starttime && pr->starttime != starttime)
+        proc_clear(pr); /* the pid names another process now */
+    if (!pr) {
+        pr = &c->procs[0];
+        for (size_t i = 0; i < SYMBOLS_MAX_PROCS; i++) {
+            if (c->procs[i].pid == 0) {
+                pr = &c->procs[i];
+                break;
+            }
+            if (c->procs[i].used < pr->used)
+                pr = &c->procs[i];
+        }
+        proc_clear(pr);
+    }
+    if (pr->pid == 0) {
+        pr->pid = pid;
+        pr->starttime = starttime;
+    }
+    pr->used = c->tick;
+    return pr;
+}
+
+static void proc_bind(struct symproc *pr, const struct maps_line *ml, struct symobj *obj)
+{
+    for (size_t i = 0; i < pr->nb; i++) {
+        struct binding *b = &pr->b[i];
+        if (b->start == ml->start && b->limit == ml->end && b->offset == ml->offset &&
+            strlen(b->file) == ml->path_len && memcmp(b->file, ml->path, ml->path_len) == 0) {
+            b->obj->refs--;
+            b->obj = obj;
+            obj->refs++;
+            return;
+        }
+    }
+    if (pr->nb == pr->capb) {
+        pr->capb = pr->capb ? 2 * pr->capb : 16;
+        pr->b = xreallocarray(pr->b, pr->capb, sizeof *pr->b);
+    }
+    pr->b[pr->nb++] =
+        (struct binding){ml->start, ml->end, ml->offset, xstrndup(ml->path, ml->path_len), obj};
+    obj->refs++;
+}
+
+/* ---- one snapshot ----------------------------------------------------- */
+
+static void snap_failed(struct snap *s, const char *what, int err)
+{
+    s->failed++;
+    if (s->failed == 1)
+        snprintf(s->first_failure, sizeof s->first_failure, "%s: %s", what,
+                 err == ESTALE ? "the file at that path is not the one mapped (replaced?)"
+                               : strerror(err));
+}
+
+/* Reads n bytes of the target's memory at addr; false when it cannot. */
+static bool read_target(struct snap *s, uint64_t addr, void *buf, size_t n)
+{
+    char path[64];
+    size_t got = 0;
+
+    if (!s->mem_tried) {
+        snprintf(path, sizeof path, "/proc/%d/mem", s->pid);
+        s->memfd = open_retry(path, O_RDONLY | O_CLOEXEC);
+        s->mem_tried = true;
+    }
+    while (s->memfd >= 0 && got < n) {
+        ssize_t r = pread(s->memfd, (char *)buf + got, n - got, (off_t)(addr + got));
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    return s->memfd >= 0 && got == n;
+}
+
+/* An object without a .symtab: its separate debug file, by build-id. */
+static void add_debug_file(struct snap *s, struct symtab *tab)
+{
+    const char *id = symtab_build_id(tab);
+    char path[4096];
+    int fd;
+
+    if (strlen(id) < 3)
+        return;
+    snprintf(path, sizeof path, "%s/.build-id/%.2s/%s.debug", s->c->debug_root, id, id + 2);
+    for (int where = 0; where < 2; where++) {
+        fd = where == 0 ? open_in_root(s->rootfd, path)
+                        : open_retry(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+            continue;
+        int rc = symtab_add_debug_fd(tab, fd, NULL, 0);
+        close(fd);
+        if (rc == 0)
+            return;
+    }
+}
+
+/* Whether fd holds what the target has mapped for ml: the first page of
+ * the mapping, read from its memory, equals the file at the mapping's
+ * offset. (Code pages are not written to, so equal bytes mean the same
+ * build of the object; for when the inode cannot tell - overlayfs may show
+ * another inode number through the path than in maps.) */
+static bool same_content(struct snap *s, const struct maps_line *ml, int fd)
+{
+    unsigned char mem[4096], file[4096];
+    size_t n = ml->end - ml->start < sizeof mem ? (size_t)(ml->end - ml->start) : sizeof mem;
+    size_t got = 0;
+
+    if (!read_target(s, ml->start, mem, n))
+        return false;
+    while (got < n) {
+        ssize_t r = pread(fd, file + got, n - got, (off_t)(ml->offset + got));
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return memcmp(mem, file, n) == 0;
+}
+
+/* The mapped file of ml, opened as the target sees it: its map_files entry
+ * (which needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), else its path
+ * inside the target's root if that is still the file mapped: same inode,
+ * or failing that (reinstalled, overlayfs) the same bytes. */
+static int open_mapped(struct snap *s, const struct maps_line *ml, const char *path)
+{
+    char mf[96];
+    struct stat st;
+    int fd, err;
+
+    snprintf(mf, sizeof mf, "/proc/%d/map_files/%llx-%llx", s->pid, (unsigned long long)ml->start,
+             (unsigned long long)ml->end);
+    fd = open_retry(mf, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd >= 0)
+        return fd;
+    err = fd;
+    fd = open_in_root(s->rootfd, path);
+    if (fd < 0)
+        return s->rootfd < 0 ? err : fd;
+    if (fstat(fd, &st) == -1) {
+        err = -errno;
+        close(fd);
+        return err;
+    }
+    /* a deleted file's path names another inode now, whatever its number */
+    bool same_inode = !ml->deleted && (uint64_t)st.st_ino == ml->inode;
+    if (!same_inode && !same_content(s, ml, fd)) {
+        close(fd);
+        return -ESTALE; /* replaced since it was mapped (an upgrade) */
+    }
+    return fd;
+}
+
+static struct symobj *snap_file(struct snap *s, const struct maps_line *ml)
+{
+    struct symcache *c = s->c;
+    char *path = xstrndup(ml->path, ml->path_len);
+    char id[BUILD_ID_LEN] = "";
+    struct symtab *tab = NULL;
+    struct symobj *obj = NULL;
+    struct stat st;
+    int rc, fd = open_mapped(s, ml, path);
+
+    if (fd < 0) {
+        snap_failed(s, path, -fd);
+        goto out;
+    }
+    if (fstat(fd, &st) == -1) {
+        snap_failed(s, path, errno);
+        goto out;
+    }
+    obj = find_by_ident(c, &st);
+    if (obj)
+        goto out;
+    rc = symtab_build_id_fd(fd, id, sizeof id);
+    if (rc == 0 && (obj = find_by_build_id(c, id)) != NULL)
+        goto out;
+    if (rc == 0 || rc == -ENOENT) {
+        c->parses++;
+        rc = symtab_read_fd(fd, &tab, NULL, 0);
+    }
+    if (rc == 0 && !symtab_has_full(tab))
+        add_debug_file(s, tab);
+    if (rc == 0 || rc == -EINVAL) /* not ELF: remembered, so not looked at again */
+        obj = obj_add(c, tab, tab ? symtab_build_id(tab) : "", &st);
+    else
+        snap_failed(s, path, -rc);
+out:
+    if (fd >= 0)
+        close(fd);
+    free(path);
+    if (obj)
+        obj->used = c->tick;
+    return obj;
+}
+
+/* The [vdso]: no file, so its image is read from the target's memory. */
+static struct symobj *snap_vdso(struct snap *s, const struct maps_line *ml)
+{
+    struct symcache *c = s->c;
+    size_t len =
+        ml->end - ml->start > SYMBOLS_MAX_VDSO ? SYMBOLS_MAX_VDSO : (size_t)(ml->end - ml->start);
+    char id[BUILD_ID_LEN];
+    struct symtab *tab = NULL;
+    struct symobj *obj = NULL;
+    unsigned char *img = xmalloc(len);
+
+    if (!read_target(s, ml->start, img, len)) {
+        snap_failed(s, "[vdso]", s->memfd < 0 ? -s->memfd : EIO);
+        goto out;
+    }
+    if (procparse_elf_build_id(img, len, id, sizeof id) != 0)
+        id[0] = '\0';
+    obj = find_by_build_id(c, id);
+    if (obj)
+        goto out;
+    c->parses++;
+    if (symtab_read_mem(img, len, &tab, NULL, 0) == 0)
+        obj = obj_add(c, tab, symtab_build_id(tab), NULL);
+out:
+    free(img);
+    if (obj)
+        obj->used = c->tick;
+    return obj;
+}
+
+/* The build-id of a file that could not be opened, from the target's
+ * memory: the mapping of the file's first page (head, when it is the same
+ * file as ml) holds the ELF headers and, as linkers place it, the build-id
+ * note. So its frames can still be named elsewhere, by build-id. */
+static void build_id_in_memory(struct snap *s, const struct maps_line *ml,
+                               const struct maps_line *head, char *out, size_t len)
+{
+    unsigned char *buf;
+    size_t n;
+
+    if (head->path_len != ml->path_len || head->inode != ml->inode ||
+        memcmp(head->path, ml->path, ml->path_len) != 0 || head->perms[0] != 'r')
+        return;
+    n = head->end - head->start < 65536 ? (size_t)(head->end - head->start) : 65536;
+    buf = xmalloc(n);
+    if (!read_target(s, head->start, buf, n) || procparse_elf_build_id(buf, n, out, len) != 0)
+        out[0] = '\0';
+    free(buf);
+}
+
+/* p's mapping for ml: the one it has, or a new one. */
+static void profile_mapping(struct profile *p, const struct maps_line *ml, const char *build_id)
+{
+    for (uint32_t i = 0; i < p->nmappings; i++) {
+        struct prof_mapping *m = &p->mappings[i];
+        if (m->start == ml->start && m->limit == ml->end && m->offset == ml->offset &&
+            strlen(m->file) == ml->path_len && memcmp(m->file, ml->path, ml->path_len) == 0) {
+            if (!m->build_id[0] && build_id[0])
+                snprintf(m->build_id, sizeof m->build_id, "%s", build_id);
+            return;
+        }
+    }
+    char *file = xstrndup(ml->path, ml->path_len);
+    profile_add_mapping(p, ml->start, ml->end, ml->offset, file, build_id);
+    free(file);
+}
+
+/* Feeds what the JIT appended to /tmp/perf-NSPID.map since the last read. */
+static void snap_perfmap(struct snap *s, struct symproc *pr)
+{
+    int ids[2] = {ns_pid(s->pid), s->pid};
+    char path[64], buf[65536];
+    struct stat st;
+    int fd = -1;
+
+    for (int i = 0; i < 2 && fd < 0; i++) {
+        if (i == 1 && ids[1] == ids[0])
+            break;
+        snprintf(path, sizeof path, "/tmp/perf-%d.map", ids[i]);
+        fd = open_in_root(s->rootfd, path);
+    }
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) == -1)
+        goto out;
+    if (!pr->jit || pr->jit_dev != st.st_dev || pr->jit_ino != st.st_ino ||
+        (uint64_t)st.st_size < pr->jit_off) {
+        perfmap_free(pr->jit);
+        pr->jit = perfmap_new();
+        pr->jit_dev = st.st_dev;
+        pr->jit_ino = st.st_ino;
+        pr->jit_off = 0;
+    }
+    while (pr->jit_off < SYMBOLS_MAX_PERFMAP) {
+        ssize_t r = pread(fd, buf, sizeof buf, (off_t)pr->jit_off);
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        perfmap_feed(pr->jit, buf, (size_t)r);
+        pr->jit_off += (uint64_t)r;
+    }
+    perfmap_sort(pr->jit);
+out:
+    close(fd);
+}
+
+/* A note, unless p has it already (snapshots before and after a capture
+ * usually meet the same trouble). */
+static void note_once(struct profile *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void note_once(struct profile *p, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    for (size_t i = 0; i < p->nnotes; i++) {
+        if (strcmp(p->notes[i], text) == 0)
+            return;
+    }
+    profile_note(p, "%s", text);
+}
+
+static uint64_t start_time(int pid)
+{
+    char path[64], buf[1024];
+    struct proc_stat st;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    ssize_t n = fsread(path, buf, sizeof buf);
+    if (n <= 0 || procparse_stat(buf, (size_t)n, &st) != 0)
+        return 0;
+    return st.starttime;
+}
+
+int symbols_snapshot(struct symcache *c, int pid, struct profile *p)
+{
+    struct snap s = {.c = c, .pid = pid, .rootfd = -1, .memfd = -1};
+    char path[64], *maps = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (pid <= 0)
+        return -EINVAL;
+    snprintf(path, sizeof path, "/proc/%d/maps", pid);
+    rc = read_whole(path, SYMBOLS_MAX_MAPS, &maps, &len);
+    if (rc != 0)
+        return rc;
+    c->tick++;
+    struct symproc *pr = proc_get(c, pid, start_time(pid));
+    if (p && p->pid == 0)
+        p->pid = pid;
+    snprintf(path, sizeof path, "/proc/%d/root", pid);
+    do {
+        s.rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    } while (s.rootfd == -1 && errno == EINTR);
+
+    struct maps_line head = {0}; /* the last mapping of a file's start */
+    for (const char *line = maps, *end = maps + len; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t n = (size_t)((nl ? nl : end) - line);
+        struct maps_line ml;
+        struct symobj *obj = NULL;
+        char id[BUILD_ID_LEN] = "";
+
+        if (symbols_parse_maps_line(line, n, &ml) != 0) {
+            line += n + 1;
+            continue;
+        }
+        if (ml.offset == 0 && ml.path_len > 0)
+            head = ml;
+        bool vdso = ml.path_len == 6 && memcmp(ml.path, "[vdso]", 6) == 0;
+        if (ml.perms[2] == 'x' && (vdso || (ml.path_len > 0 && ml.path[0] == '/'))) {
+            s.objects++;
+            obj = vdso ? snap_vdso(&s, &ml) : snap_file(&s, &ml);
+            if (!obj && !vdso)
+                build_id_in_memory(&s, &ml, &head, id, sizeof id);
+            if (p)
+                profile_mapping(p, &ml, obj ? obj->build_id : id);
+            if (obj)
+                proc_bind(pr, &ml, obj);
+        }
+        line += n + 1;
+    }
+    snap_perfmap(&s, pr);
+
+    if (p && s.failed > 0)
+        note_once(p, "symbols: %zu of %zu mapped objects could not be read (first: %s)", s.failed,
+                  s.objects, s.first_failure);
+    if (s.rootfd >= 0)
+        close(s.rootfd);
+    if (s.memfd >= 0)
+        close(s.memfd);
+    free(maps);
+    return 0;
+}
+
+/* ---- naming ------------------------------------------------------------ */
+
+/* The demangled form of name as a new string, NULL when it is not mangled.
+ * A symbol version ("_Z3foov@@LIB_1.0") is kept after the demangled name. */
+static char *demangle_dup(const char *name)
+{
+    if (name[0] != '_' || (name[1] != 'Z' && name[1] != 'R'))
+        return NULL;
+    const char *at = strchr(name, '@');
+    char *base = at ? xstrndup(name, (size_t)(at - name)) : NULL;
+    char *d = cplus_demangle(base ? base : name, DMGL_PARAMS | DMGL_ANSI);
+    free(base);
+    if (d && at) {
+        char *v = xasprintf("%s%s", d, at);
+        free(d);
+        d = v;
+    }
+    return d;
+}
+
+bool symbols_demangle(const char *name, char *out, size_t len)
+{
+    if (!name || !out || len == 0)
+        return false;
+    char *d = demangle_dup(name);
+    if (!d)
+        return false;
+    snprintf(out, len, "%s", d);
+    free(d);
+    return true;
+}
+
+static struct symobj *mapping_object(struct symcache *c, const struct symproc *pr,
+                                     const struct prof_mapping *m)
+{
+    struct symobj *obj = NULL;
+    for (size_t i = 0; pr && i < pr->nb && !obj; i++) {
+        const struct binding *b = &pr->b[i];
+        if (b->start == m->start && b->limit == m->limit && b->offset == m->offset &&
+            strcmp(b->file, m->file) == 0)
+            obj = b->obj;
+    }
+    if (!obj)
+        obj = find_by_build_id(c, m->build_id);
+    if (obj)
+        obj->used = c->tick;
+    return obj;
+}
+
+size_t symbols_resolve(struct symcache *c, struct profile *p)
+{
+    bool *ret_addr = xcalloc((size_t)p->nframes + 1, sizeof *ret_addr);
+    struct symobj **objs = xcalloc((size_t)p->nmappings + 1, sizeof *objs);
+    const struct symproc *pr = proc_find(c, p->pid);
+    size_t named = 0;
+
+    c->tick++;
+    for (uint32_t s = 0; s < p->nstacks; s++) {
+        const struct prof_stack *st = &p->stacks[s];
+        for (uint32_t k = 1; k < st->nframes; k++) {
+            if (st->frames[k] >= 1 && st->frames[k] <= p->nframes)
+                ret_addr[st->frames[k]] = true;
+        }
+    }
+    for (uint32_t i = 0; i < p->nmappings; i++)
+        objs[i + 1] = mapping_object(c, pr, &p->mappings[i]);
+
+    for (uint32_t id = 1; id <= p->nframes; id++) {
+        const struct prof_frame *f = &p->frames[id - 1];
+        uint32_t mid = f->mapping ? f->mapping : profile_find_mapping(p, f->addr);
+        uint64_t a = f->addr;
+        const char *name = NULL;
+
+        if (f->function)
+            continue;
+        if (mid > p->nmappings)
+            mid = 0;
+        /* a return address: the call is the byte before it */
+        if (ret_addr[id] && a > 0 && (mid == 0 || a - 1 >= p->mappings[mid - 1].start))
+            a--;
+        if (mid && objs[mid] && objs[mid]->tab) {
+            const struct prof_mapping *m = &p->mappings[mid - 1];
+            uint64_t va;
+            if (symtab_vaddr(objs[mid]->tab, a - m->start + m->offset, &va))
+                name = symtab_lookup(objs[mid]->tab, va, NULL);
+        }
+        if (!name && pr && pr->jit)
+            name = perfmap_lookup(pr->jit, a);
+        if (!name)
+            continue;
+        char *d = demangle_dup(name);
+        profile_name_frame(p, id, d ? d : name, NULL, 0);
+        free(d);
+        if (mid)
+            p->mappings[mid - 1].has_functions = true;
+        named++;
+    }
+    profile_name_unknown(p);
+    free(objs);
+    free(ret_addr);
+    return named;
+}
+
+/* ---- the cache ---------------------------------------------------------- */
+
+struct symcache *symcache_new(void)
+{
+    struct symcache *c = xcalloc(1, sizeof *c);
+    c->debug_root = xstrdup(SYMBOLS_DEFAULT_DEBUG_ROOT);
+    return c;
+}
+
+void symcache_free(struct symcache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < SYMBOLS_MAX_PROCS; i++)
+        proc_clear(&c->procs[i]);
+    for (size_t i = 0; i < c->nobjs; i++)
+        obj_free(c->objs[i]);
+    free(c->objs);
+    free(c->debug_root);
+    free(c);
+}
+
+void symcache_set_debug_root(struct symcache *c, const char *dir)
+{
+    free(c->debug_root);
+    c->debug_root = xstrdup(dir && dir[0] ? dir : SYMBOLS_DEFAULT_DEBUG_ROOT);
+}
+
+size_t symcache_parses(const struct symcache *c)
+{
+    return c->parses;
+}

@@ -1,0 +1,857 @@
+/* tests/test_symbols.c - the symbolizer (symbols.h, symtab.h, perfmap.h)
+ * against real processes from tests/targets: a PIE with a shared library
+ * (symtarget, libsymlib.so), its stripped copy and separate debug file, a
+ * C++ program, a JIT perf map, and a target in its own mount namespace
+ * whose binary is deleted and whose path names another file in ours. The
+ * targets print the addresses of their functions, which are the truth the
+ * names are checked against. Also: demangling, /proc/PID/maps lines, perf
+ * map text, the cache, and garbage ELF files. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/capability.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "perfmap.h"
+#include "procparse.h"
+#include "profile.h"
+#include "support/child.h"
+#include "symbols.h"
+#include "symbols_int.h"
+#include "symtab.h"
+
+/* ---- helpers ----------------------------------------------------------- */
+
+struct target {
+    struct child ch;
+    size_t n;
+    char name[16][40];
+    uint64_t addr[16];
+};
+
+/* Starts argv and reads its "NAME VALUE" lines up to "ready". */
+static void target_start(struct target *t, char *const argv[])
+{
+    memset(t, 0, sizeof *t);
+    cr_assert_eq(child_start(&t->ch, argv), 0, "cannot start %s", argv[0]);
+    for (;;) {
+        char line[256];
+        cr_assert_gt(child_readline(&t->ch, line, sizeof line, 20000), 0, "%s did not get ready",
+                     argv[0]);
+        if (strcmp(line, "ready") == 0)
+            break;
+        char *sp = strchr(line, ' ');
+        cr_assert(sp && t->n < 16, "unexpected line '%s' from %s", line, argv[0]);
+        *sp = '\0';
+        cr_assert_lt(strlen(line), sizeof t->name[0]);
+        memcpy(t->name[t->n], line, strlen(line) + 1);
+        t->addr[t->n] = strtoull(sp + 1, NULL, 0);
+        t->n++;
+    }
+}
+
+static uint64_t target_value(const struct target *t, const char *name)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        if (strcmp(t->name[i], name) == 0)
+            return t->addr[i];
+    }
+    cr_assert_fail("target did not print %s", name);
+    return 0;
+}
+
+static const struct prof_frame *frame_at(const struct profile *p, uint64_t addr)
+{
+    for (uint32_t i = 0; i < p->nframes; i++) {
+        if (p->frames[i].addr == addr)
+            return &p->frames[i];
+    }
+    cr_assert_fail("no frame at 0x%llx", (unsigned long long)addr);
+    return NULL;
+}
+
+static const char *name_at(const struct profile *p, uint64_t addr)
+{
+    const char *f = frame_at(p, addr)->function;
+    return f ? f : "(none)";
+}
+
+static const struct prof_mapping *mapping_at(const struct profile *p, uint64_t addr)
+{
+    uint32_t id = profile_find_mapping(p, addr);
+    cr_assert_neq(id, 0, "no mapping holds 0x%llx", (unsigned long long)addr);
+    return &p->mappings[id - 1];
+}
+
+static void sample(struct profile *p, uint64_t leaf, uint64_t caller)
+{
+    uint64_t ips[2] = {leaf, caller};
+    profile_add_sample(p, ips, caller ? 2 : 1, 1, 0, 1);
+}
+
+/* The build-id of a file, read by procparse (not by the code under test). */
+static void file_build_id(const char *path, char *out, size_t len)
+{
+    static unsigned char head[65536];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
+    ssize_t n = read(fd, head, sizeof head);
+    close(fd);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(procparse_elf_build_id(head, (size_t)n, out, len), 0, "no build-id in %s", path);
+}
+
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+    char buf[65536];
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    cr_assert(in >= 0 && out >= 0, "copy %s to %s: %s", from, to, strerror(errno));
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof buf);
+        cr_assert_geq(n, 0);
+        if (n == 0)
+            break;
+        cr_assert_eq(write(out, buf, (size_t)n), n);
+    }
+    close(in);
+    close(out);
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_assert(fd >= 0 && fstat(fd, &st) == 0, "open %s", path);
+    unsigned char *buf = malloc((size_t)st.st_size);
+    cr_assert_eq(read(fd, buf, (size_t)st.st_size), st.st_size);
+    close(fd);
+    *n = (size_t)st.st_size;
+    return buf;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* child_target's path lives in one static buffer; a test needs several. */
+static char *target_path(const char *name)
+{
+    static char paths[4][4096];
+    static unsigned next;
+    char *p = paths[next++ % 4];
+    snprintf(p, sizeof paths[0], "%s", child_target(name));
+    return p;
+}
+
+/* ---- demangling -------------------------------------------------------- */
+
+struct demangle_case {
+    char mangled[64], want[80];
+};
+
+ParameterizedTestParameters(symbols, demangle_cxx_and_rust_names_read_as_source)
+{
+    static struct demangle_case cases[] = {
+        {"_ZN4shop5priceEid", "shop::price(int, double)"},
+        {"_ZNSt6vectorIiSaIiEE9push_backERKi",
+         "std::vector<int, std::allocator<int> >::push_back(int const&)"},
+        {"_ZN4shop5twiceIlEET_S1_", "long shop::twice<long>(long)"},
+        {"_Z3foov.cold", "foo() [clone .cold]"},
+        {"_Z3foov@@LIB_1.0", "foo()@@LIB_1.0"},
+        /* Rust legacy: Itanium-shaped with a hash, which is dropped */
+        {"_ZN4core3fmt9Formatter3pad17h1234567890abcdefE", "core::fmt::Formatter::pad"},
+        {"_ZN3std2rt10lang_start17h0f0e0d0c0b0a0908E", "std::rt::lang_start"},
+        /* Rust v0 */
+        {"_RNvNtCs1234_7mycrate4util3bar", "mycrate::util::bar"},
+        {"_RNvCsbmNqQUJIY6D_4core3foo", "core::foo"},
+    };
+    return cr_make_param_array(struct demangle_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct demangle_case *tc, symbols, demangle_cxx_and_rust_names_read_as_source)
+{
+    char out[256];
+    cr_assert(symbols_demangle(tc->mangled, out, sizeof out), "%s not demangled", tc->mangled);
+    cr_assert_str_eq(out, tc->want);
+}
+
+Test(symbols, demangle_plain_and_broken_names_leave_out_untouched)
+{
+    const char *names[] = {"main", "sym_exported", "_start", "", "_Z", "_ZN3foo", "_RNv", "_R"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char out[16] = "untouched";
+        cr_assert_not(symbols_demangle(names[i], out, sizeof out), "'%s' demangled", names[i]);
+        cr_assert_str_eq(out, "untouched");
+    }
+}
+
+Test(symbols, demangle_cuts_to_the_buffer)
+{
+    char out[8];
+    cr_assert(symbols_demangle("_ZN4shop5priceEid", out, sizeof out));
+    cr_assert_str_eq(out, "shop::p");
+}
+
+/* ---- /proc/PID/maps lines ---------------------------------------------- */
+
+Test(symbols, maps_line_with_path_is_parsed)
+{
+    const char *s = "55d4c6a01000-55d4c6a02000 r-xp 00001000 08:01 1234567    /usr/bin/my app\n";
+    struct maps_line m;
+    cr_assert_eq(symbols_parse_maps_line(s, strlen(s), &m), 0);
+    cr_assert_eq(m.start, 0x55d4c6a01000ull);
+    cr_assert_eq(m.end, 0x55d4c6a02000ull);
+    cr_assert_eq(m.offset, 0x1000u);
+    cr_assert_str_eq(m.perms, "r-xp");
+    cr_assert_eq(m.dev_major, 8);
+    cr_assert_eq(m.dev_minor, 1);
+    cr_assert_eq(m.inode, 1234567u);
+    cr_assert_eq(m.path_len, strlen("/usr/bin/my app"));
+    cr_assert(memcmp(m.path, "/usr/bin/my app", m.path_len) == 0);
+    cr_assert_not(m.deleted);
+}
+
+Test(symbols, maps_line_deleted_anonymous_and_vdso)
+{
+    const char *del = "7f0000000000-7f0000001000 r-xp 00000000 00:2a 99 /tmp/x/app (deleted)";
+    const char *anon = "7f0000001000-7f0000002000 rwxp 00000000 00:00 0 ";
+    const char *vdso = "7ffd1b5f0000-7ffd1b5f2000 r-xp 00000000 00:00 0                  [vdso]";
+    struct maps_line m;
+
+    cr_assert_eq(symbols_parse_maps_line(del, strlen(del), &m), 0);
+    cr_assert(m.deleted);
+    cr_assert_eq(m.path_len, strlen("/tmp/x/app"));
+    cr_assert_eq(symbols_parse_maps_line(anon, strlen(anon), &m), 0);
+    cr_assert_eq(m.path_len, 0);
+    cr_assert_eq(symbols_parse_maps_line(vdso, strlen(vdso), &m), 0);
+    cr_assert_eq(m.path_len, 6);
+    cr_assert(memcmp(m.path, "[vdso]", 6) == 0);
+}
+
+Test(symbols, maps_line_malformed_is_rejected)
+{
+    const char *bad[] = {
+        "",
+        "7f00-",
+        "7f00-7f10 r-xp",
+        "7f10-7f00 r-xp 00000000 00:00 0",    /* start after end */
+        "7f00-7f10 r-xp 00000000 0000 0",     /* no ':' in dev */
+        "7f00-7f10 r-xp 00000000 00:00 x /a", /* inode not a number */
+        "zz00-7f10 r-xp 00000000 00:00 0",
+        "7f00-7f10 r-xp 00000000 00:00 12abc /a", /* junk glued to the inode */
+        "10000000000000000-20000000000000000 r-xp 0 0:0 0",
+    };
+    struct maps_line m = {.start = 42};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(symbols_parse_maps_line(bad[i], strlen(bad[i]), &m), -EINVAL, "'%s'", bad[i]);
+    cr_assert_eq(m.start, 42, "out written on failure");
+}
+
+/* ---- perf maps ----------------------------------------------------------- */
+
+Test(symbols, perf_map_lines_fed_in_pieces_are_found)
+{
+    const char *text = "1000 100 LazyCompile:*foo /app/a.js:1\r\n"
+                       "0x2000 0x10 Builtin:ArgumentsAdaptor\n"
+                       "garbage line\n"
+                       "3000 0 zero_size\n"
+                       "4000 10\n"
+                       "1010 20 later_wins\n"
+                       "5000 8 last_without_newline";
+    struct perfmap *m = perfmap_new();
+    /* one byte at a time: every line is cut somewhere */
+    for (size_t i = 0; text[i]; i++)
+        perfmap_feed(m, text + i, 1);
+    perfmap_sort(m);
+    cr_assert_eq(perfmap_count(m), 3);
+    cr_assert_str_eq(perfmap_lookup(m, 0x1000), "LazyCompile:*foo /app/a.js:1");
+    cr_assert_str_eq(perfmap_lookup(m, 0x1015), "later_wins");
+    cr_assert_str_eq(perfmap_lookup(m, 0x1030), "LazyCompile:*foo /app/a.js:1");
+    cr_assert_null(perfmap_lookup(m, 0x1100));
+    cr_assert_str_eq(perfmap_lookup(m, 0x200f), "Builtin:ArgumentsAdaptor");
+    cr_assert_null(perfmap_lookup(m, 0x2010));
+    cr_assert_null(perfmap_lookup(m, 0x3000));
+    cr_assert_null(perfmap_lookup(m, 0x5000), "a line is not taken before its newline");
+    perfmap_feed(m, "\n", 1);
+    perfmap_sort(m);
+    cr_assert_str_eq(perfmap_lookup(m, 0x5004), "last_without_newline");
+    perfmap_free(m);
+}
+
+Test(symbols, perf_map_overlong_lines_and_noise_are_skipped)
+{
+    struct perfmap *m = perfmap_new();
+    char *big = malloc(3 * PERFMAP_MAX_LINE);
+    memset(big, 'a', 3 * PERFMAP_MAX_LINE);
+    memcpy(big, "6000 10 ", 8);
+    perfmap_feed(m, big, 3 * PERFMAP_MAX_LINE);
+    perfmap_feed(m, "\n7000 10 ok\n", 12);
+    unsigned long long x = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        char c = (char)(x & 0xff);
+        perfmap_feed(m, &c, 1);
+    }
+    perfmap_sort(m);
+    cr_assert_null(perfmap_lookup(m, 0x6000));
+    cr_assert_str_eq(perfmap_lookup(m, 0x7001), "ok");
+    for (int i = 0; i < 1000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        const char *s = perfmap_lookup(m, x);
+        if (s)
+            cr_assert_lt(strlen(s), PERFMAP_MAX_LINE);
+    }
+    free(big);
+    perfmap_free(m);
+}
+
+/* ---- real processes -------------------------------------------------------- */
+
+Test(symbols, pie_executable_and_library_functions_are_named, .timeout = 60)
+{
+    char *argv[] = {target_path("symtarget"), NULL};
+    struct target t;
+    struct symcache *c = symcache_new();
+    struct profile *p = profile_new(PROFILE_TYPE_CPU, 99);
+    char want_exe[160], want_lib[160];
+
+    target_start(&t, argv);
+    uint64_t exported = target_value(&t, "sym_exported");
+    uint64_t work = target_value(&t, "sym_static_work");
+    uint64_t lib = target_value(&t, "symlib_compute");
+    cr_assert_eq(symbols_snapshot(c, t.ch.pid, p), 0);
+    cr_assert_eq(p->pid, t.ch.pid);
+    sample(p, exported + 2, lib + 1);
+    sample(p, work + 1, 0);
+    sample(p, lib + 3, 0);
+
+    /* the target is gone before naming: the snapshot has all it needs */
+    child_stop(&t.ch);
+    size_t named = symbols_resolve(c, p);
+
+    cr_assert_str_eq(name_at(p, exported + 2), "sym_exported");
+    cr_assert_str_eq(name_at(p, work + 1), "sym_static_work");
+    cr_assert_str_eq(name_at(p, lib + 1), "symlib_compute");
+    cr_assert_str_eq(name_at(p, lib + 3), "symlib_compute");
+    cr_assert_eq(named, 4);
+
+    const struct prof_mapping *me = mapping_at(p, exported);
+    const struct prof_mapping *ml = mapping_at(p, lib);
+    cr_assert(ends_with(me->file, "/symtarget"), "exe mapping is %s", me->file);
+    cr_assert(ends_with(ml->file, "/libsymlib.so"), "lib mapping is %s", ml->file);
+    file_build_id(argv[0], want_exe, sizeof want_exe);
+    file_build_id(ml->file, want_lib, sizeof want_lib);
+    cr_assert_str_eq(me->build_id, want_exe);
+    cr_assert_str_eq(ml->build_id, want_lib);
+    cr_assert(me->has_functions && ml->has_functions);
+
+    /* It is a PIE, loaded far above its link-time addresses: the bias is real. */
+    size_t n;
+    unsigned char *img = slurp(argv[0], &n);
+    cr_assert_eq(((Elf64_Ehdr *)img)->e_type, ET_DYN);
+    free(img);
+    cr_assert_gt(me->start, 0x10000000u);
+
+    bool vdso = false;
+    for (uint32_t i = 0; i < p->nmappings; i++) {
+        if (strcmp(p->mappings[i].file, "[vdso]") == 0)
+            vdso = p->mappings[i].build_id[0] != '\0';
+    }
+    cr_assert(vdso, "the [vdso] mapping has no build-id");
+
+    profile_free(p);
+    symcache_free(c);
+}
+
+Test(symbols, return_address_is_looked_up_one_byte_before, .timeout = 60)
+{
+    char *argv[] = {target_path("symtarget"), NULL};
+    struct target t;
+    struct symcache *c = symcache_new();
+    struct profile *callers = profile_new(PROFILE_TYPE_CPU, 99);
+    struct profile *leaves = profile_new(PROFILE_TYPE_CPU, 99);
+
+    target_start(&t, argv);
+    uint64_t exported = target_value(&t, "sym_exported");
+    uint64_t work = target_value(&t, "sym_static_work");
+    /* sym_tail_caller ends with its call to the noreturn sym_park: the
+     * return address lies past its last byte */
+    uint64_t ra = target_value(&t, "ra");
+    cr_assert_gt(ra, target_value(&t, "sym_tail_caller"));
+    cr_assert_eq(symbols_snapshot(c, t.ch.pid, callers), 0);
+    cr_assert_eq(symbols_snapshot(c, t.ch.pid, leaves), 0);
+    child_stop(&t.ch);
+
+    sample(callers, work + 1, ra);
+    sample(callers, work + 2, exported);
+    symbols_resolve(c, callers);
+    cr_assert_str_eq(name_at(callers, ra), "sym_tail_caller");
+    cr_assert_str_neq(name_at(callers, exported), "sym_exported",
+                      "a return address at a function's first byte belongs to the one before");
+
+    sample(leaves, ra, 0);
+    sample(leaves, exported, 0);
+    symbols_resolve(c, leaves);
+    cr_assert_str_neq(name_at(leaves, ra), "sym_tail_caller");
+    cr_assert_str_eq(name_at(leaves, exported), "sym_exported");
+
+    profile_free(callers);
+    profile_free(leaves);
+    symcache_free(c);
+}
+
+Test(symbols, stripped_executable_keeps_dynsym_names_and_build_id, .timeout = 60)
+{
+    char *argv[] = {target_path("symtarget-stripped"), NULL};
+    struct target t;
+    struct symcache *c = symcache_new();
+    struct profile *p = profile_new(PROFILE_TYPE_CPU, 99);
+    char want[160], label[96];
+
+    target_start(&t, argv);
+    uint64_t exported = target_value(&t, "sym_exported");
+    uint64_t work = target_value(&t, "sym_static_work");
+    cr_assert_eq(symbols_snapshot(c, t.ch.pid, p), 0);
+    child_stop(&t.ch);
+    sample(p, exported + 1, 0);
+    sample(p, work + 1, 0);
+    sample(p, 0x10, 0);
+    cr_assert_eq(symbols_resolve(c, p), 1);
+
+    cr_assert_str_eq(name_at(p, exported + 1), "sym_exported", "from .dynsym");
+    const struct prof_mapping *m = mapping_at(p, work);
+    snprintf(label, sizeof label, "symtarget-stripped+0x%llx",
+             (unsigned long long)(work + 1 - m->start + m->offset));
+    cr_assert_str_eq(name_at(p, work + 1), label);
+    cr_assert_str_eq(name_at(p, 0x10), "0x10");
+    /* strip keeps the build-id note: the frame can be named elsewhere */
+    file_build_id(target_path("symtarget"), want, sizeof want);
+    cr_assert_str_eq(m->build_id, want);
+
+    profile_free(p);
+    symcache_free(c);
+}
+
+Test(symbols, debug_file_by_build_id_names_stripped_functions, .timeout = 60)
+{
+    char *argv[] = {target_path("symtarget-stripped"), NULL};
+    char root[] = "/tmp/symdbg.XXXXXX", dir[256], file[512], debug[512], id[160];
+    struct target t;
+    struct symcache *c = symcache_new();
+    struct profile *p = profile_new(PROFILE_TYPE_CPU, 99);
+
+    cr_assert_not_null(mkdtemp(root));
+    file_build_id(argv[0], id, sizeof id);
+    snprintf(dir, sizeof dir, "%s/.build-id", root);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    snprintf(dir, sizeof dir, "%s/.build-id/%.2s", root, id);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    snprintf(file, sizeof file, "%s/%s.debug", dir, id + 2);
+    snprintf(debug, sizeof debug, "%s.debug", target_path("symtarget"));
+    copy_file(debug, file, 0644);
+    symcache_set_debug_root(c, root);
+
+    target_start(&t, argv);
+    uint64_t work = target_value(&t, "sym_static_work");
+    uint64_t tail = target_value(&t, "sym_tail_caller");
+    cr_assert_eq(symbols_snapshot(c, t.ch.pid, p), 0);
+    child_stop(&t.ch);
+    sample(p, work + 1, tail + 3);
+    cr_assert_eq(symbols_resolve(c, p), 2);
+    cr_assert_str_eq(name_at(p, work + 1), "sym_static_work");
+    cr_assert_str_eq(name_at(p, tail + 3), "sym_tail_caller");
+
+    profile_free(p);
+    symcache_free(c);
+    unlink(file);
+    rmdir(dir);
+    snprintf(dir, sizeof dir, "%s/.build-id", root);
+    rmdir(dir);
+    rmdir(root);
+}
+
+Test(symbols, cxx_functions_are_demangled, .timeout = 60)
+{
+    char *argv[] = {target_path("symtarget_cxx"), NULL};
+    struct target t;
+    struct symcache *c = symcache_new();
+    struct profile *p = profile_new(PROFILE_TYPE_CPU, 99);
+
+    target_start(&t, argv);
+    uint64_t price = target_value(&t, "shop_price");
+    uint64_t twice = target_value(&t, "shop_twice_long");
+    uint64_t count = target_value(&t, "shop_cart_count");
+    cr_assert_eq(symbols_snapshot(c, t.ch.pid, p), 0);
+    child_stop(&t.ch);
+    sample(p, price + 1, twice + 1);
+    sample(p, count + 1, 0);
+    cr_assert_eq(symbols_resolve(c, p), 3);
+    cr_assert_str_eq(name_at(p, price + 1), "shop::price(int, double)");
+    cr_assert_str_eq(name_at(p, twice + 1), "long shop::twice<long>(long)");
+    cr_assert_str_eq(name_at(p, count + 1), "shop::cart::count(char const*)");
+
+    profile_free(p);
+    symcache_free(c);
+}
+
+Test(symbols, perf_map_names_jit_frames, .timeout = 60)
+{
+    char *argv[] = {target_path("symtarget"), "--jit", NULL};
+    char path[64];
+    struct target t;
+    struct symcache *c = symcache_new();
+    struct profile *p = profile_new(PROFILE_TYPE_CPU, 99);
+
+    target_start(&t, argv);
+    snprintf(path, sizeof path, "/tmp/perf-%d.map", t.ch.pid);
+    uint64_t jit = target_value(&t, "jit");
+    uint64_t exported = target_value(&t, "sym_exported");
+    cr_assert_eq(symbols_snapshot(c, t.ch.pid, p), 0);
+    /* the JIT goes on appending; the next snapshot reads what is new */
+    FILE *f = fopen(path, "a");
+    cr_assert_not_null(f);
+    fprintf(f, "%llx 20 jit_appended_function\n", (unsigned long long)jit + 0x200);
+    fclose(f);
+    cr_assert_eq(symbols_snapshot(c, t.ch.pid, p), 0);
+    child_stop(&t.ch);
+    unlink(path);
+    sample(p, jit + 0x20, exported + 4);
+    sample(p, jit + 0x105, jit + 0x3f);
+    sample(p, jit + 0x210, 0);
+    cr_assert_eq(symbols_resolve(c, p), 5);
+    cr_assert_str_eq(name_at(p, jit + 0x210), "jit_appended_function");
+    cr_assert_str_eq(name_at(p, jit + 0x20), "jit_fake_function");
+    cr_assert_str_eq(name_at(p, jit + 0x3f), "jit_fake_function");
+    cr_assert_str_eq(name_at(p, jit + 0x105), "jit_other_function");
+    cr_assert_str_eq(name_at(p, exported + 4), "sym_exported");
+
+    profile_free(p);
+    symcache_free(c);
+}
+
+Test(symbols, mount_namespace_target_is_read_through_map_files_not_our_file, .timeout = 60)
+{
+    char dir[] = "/tmp/symns.XXXXXX", app[128], decoy_map[64], want[160], decoy_id[160];
+    char *real = target_path("symtarget");
+    struct target t;
+    struct symcache *c = symcache_new();
+    struct profile *p = profile_new(PROFILE_TYPE_CPU, 99);
+
+    cr_assert_eq(access("/usr/bin/unshare", X_OK), 0, "util-linux unshare is needed");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(app, sizeof app, "%s/app", dir);
+    /* In our namespace the path names another program altogether. */
+    copy_file(target_path("symtarget_cxx"), app, 0755);
+    file_build_id(app, decoy_id, sizeof decoy_id);
+    file_build_id(real, want, sizeof want);
+    cr_assert_str_neq(want, decoy_id);
+
+    /* In the target's: a private /tmp holding its own copy at that path,
+     * which it deletes once running, its library and its perf map. The
+     * files are opened before the new /tmp hides them (the build tree may
+     * be under /tmp); LD_LIBRARY_PATH finds the library's copy. */
+    char script[] =
+        "exec 3<\"$2\" 4<\"$3\" && mount -t tmpfs none /tmp && mkdir -p \"$1\" && "
+        "cat <&3 >\"$1/app\" && cat <&4 >\"$1/libsymlib.so\" && chmod 755 \"$1/app\" && "
+        "exec 3<&- 4<&- && export LD_LIBRARY_PATH=\"$1\" && "
+        "exec \"$1/app\" --jit --unlink-self";
+    char *lib = target_path("libsymlib.so");
+    char *argv[] = {"/usr/bin/unshare", "-m", "/bin/sh", "-c", script, "sh", dir, real, lib, NULL};
+    target_start(&t, argv);
+    cr_assert_eq((int)target_value(&t, "pid"), t.ch.pid);
+    uint64_t exported = target_value(&t, "sym_exported");
+    uint64_t work = target_value(&t, "sym_static_work");
+    uint64_t lib_addr = target_value(&t, "symlib_compute");
+    uint64_t jit = target_value(&t, "jit");
+
+    snprintf(decoy_map, sizeof decoy_map, "/tmp/perf-%d.map", t.ch.pid);
+    FILE *f = fopen(decoy_map, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%llx 1000 decoy_function\n", (unsigned long long)jit);
+    fclose(f);
+
+    cr_assert_eq(symbols_snapshot(c, t.ch.pid, p), 0);
+    child_stop(&t.ch);
+    unlink(decoy_map);
+    sample(p, exported + 1, work + 5);
+    sample(p, lib_addr + 1, jit + 1);
+    cr_assert_eq(symbols_resolve(c, p), 4);
+    cr_assert_str_eq(name_at(p, exported + 1), "sym_exported");
+    cr_assert_str_eq(name_at(p, work + 5), "sym_static_work");
+    cr_assert_str_eq(name_at(p, lib_addr + 1), "symlib_compute");
+    cr_assert_str_eq(name_at(p, jit + 1), "jit_fake_function");
+
+    const struct prof_mapping *m = mapping_at(p, exported);
+    cr_assert_str_eq(m->file, app, "the path as the target sees it");
+    char nslib[160];
+    snprintf(nslib, sizeof nslib, "%s/libsymlib.so", dir);
+    cr_assert_str_eq(mapping_at(p, lib_addr)->file, nslib, "a path that is not in our namespace");
+    cr_assert_str_eq(m->build_id, want, "read our own %s instead", app);
+
+    profile_free(p);
+    symcache_free(c);
+    unlink(app);
+    rmdir(dir);
+}
+
+/* Takes CAP_SYS_ADMIN and CAP_CHECKPOINT_RESTORE out of this test process's
+ * effective set: /proc/PID/map_files is then refused, as it is to a sidecar
+ * granted only CAP_SYS_PTRACE (the usual Kubernetes setup). */
+static void drop_map_files_caps(int pid)
+{
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    char dir[64];
+
+    cr_assert_eq(syscall(SYS_capget, &h, d), 0);
+    d[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective &= ~CAP_TO_MASK(CAP_SYS_ADMIN);
+    d[CAP_TO_INDEX(CAP_CHECKPOINT_RESTORE)].effective &= ~CAP_TO_MASK(CAP_CHECKPOINT_RESTORE);
+    cr_assert_eq(syscall(SYS_capset, &h, d), 0);
+
+    snprintf(dir, sizeof dir, "/proc/%d/map_files", pid);
+    DIR *md = opendir(dir);
+    cr_assert_not_null(md);
+    struct dirent *e;
+    int fd = -1;
+    while ((e = readdir(md)) != NULL && e->d_name[0] == '.')
+        ;
+    cr_assert_not_null(e);
+    fd = openat(dirfd(md), e->d_name, O_RDONLY | O_CLOEXEC);
+    cr_assert_eq(fd, -1, "map_files still open: the test would not test the fallback");
+    cr_assert_eq(errno, EPERM);
+    closedir(md);
+}
+
+Test(symbols, without_map_files_the_path_in_root_is_used_only_if_still_the_mapped_file,
+     .timeout = 60)
+{
+    char dir[] = "/tmp/symroot.XXXXXX", kept[64], same[64], other[64], tmp[64], want[160];
+    struct target tk, ts, to;
+    struct symcache *c = symcache_new();
+    struct profile *pk = profile_new(PROFILE_TYPE_CPU, 99);
+    struct profile *ps = profile_new(PROFILE_TYPE_CPU, 99);
+    struct profile *po = profile_new(PROFILE_TYPE_CPU, 99);
+    struct profile *po2 = profile_new(PROFILE_TYPE_CPU, 99);
+    struct symcache *fresh = symcache_new();
+    char label[96];
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(kept, sizeof kept, "%s/kept", dir);
+    snprintf(same, sizeof same, "%s/same", dir);
+    snprintf(other, sizeof other, "%s/other", dir);
+    snprintf(tmp, sizeof tmp, "%s/tmp", dir);
+    copy_file(target_path("symtarget"), kept, 0755);
+    copy_file(target_path("symtarget"), same, 0755);
+    copy_file(target_path("symtarget"), other, 0755);
+    char *ak[] = {kept, NULL}, *as[] = {same, NULL}, *ao[] = {other, NULL};
+    target_start(&tk, ak);
+    target_start(&ts, as);
+    target_start(&to, ao);
+    /* after they started: "same" gets a new inode with the same bytes (a
+     * package reinstalled), "other" another program (an upgrade) */
+    copy_file(target_path("symtarget"), tmp, 0755);
+    cr_assert_eq(rename(tmp, same), 0);
+    copy_file(target_path("symtarget_cxx"), tmp, 0755);
+    cr_assert_eq(rename(tmp, other), 0);
+
+    drop_map_files_caps(tk.ch.pid);
+    cr_assert_eq(symbols_snapshot(c, tk.ch.pid, pk), 0);
+    cr_assert_eq(symbols_snapshot(c, ts.ch.pid, ps), 0);
+    /* "other" alone, in a cache that has not met its build */
+    cr_assert_eq(symbols_snapshot(fresh, to.ch.pid, po), 0);
+    cr_assert_eq(symbols_snapshot(c, to.ch.pid, po2), 0);
+    uint64_t wk = target_value(&tk, "sym_static_work"), ws = target_value(&ts, "sym_static_work");
+    uint64_t wo = target_value(&to, "sym_static_work"), lo = target_value(&to, "symlib_compute");
+    child_stop(&tk.ch);
+    child_stop(&ts.ch);
+    child_stop(&to.ch);
+
+    sample(pk, wk + 1, 0);
+    sample(ps, ws + 1, 0);
+    sample(po, wo + 1, lo + 1);
+    sample(po2, wo + 1, 0);
+    cr_assert_eq(symbols_resolve(c, pk), 1);
+    cr_assert_eq(symbols_resolve(c, ps), 1, "%s", ps->nnotes ? ps->notes[0] : "");
+    cr_assert_eq(symbols_resolve(fresh, po), 1);
+    cr_assert_str_eq(name_at(pk, wk + 1), "sym_static_work", "same inode");
+    cr_assert_str_eq(name_at(ps, ws + 1), "sym_static_work", "same bytes");
+    cr_assert_str_eq(name_at(po, lo + 1), "symlib_compute");
+
+    /* the replaced program is not read: unnamed, and said so; its build-id
+     * comes from the target's memory, for naming it elsewhere */
+    const struct prof_mapping *m = mapping_at(po, wo);
+    snprintf(label, sizeof label, "other+0x%llx",
+             (unsigned long long)(wo + 1 - m->start + m->offset));
+    cr_assert_str_eq(name_at(po, wo + 1), label);
+    file_build_id(target_path("symtarget"), want, sizeof want);
+    cr_assert_str_eq(m->build_id, want);
+    cr_assert_eq(po->nnotes, 1);
+    cr_assert(strstr(po->notes[0], "other: the file at that path is not the one mapped"), "%s",
+              po->notes[0]);
+    cr_assert_eq(pk->nnotes, 0, "%s", pk->nnotes ? pk->notes[0] : "");
+
+    /* where that build-id was met in another process, its symbols serve */
+    cr_assert_eq(symbols_resolve(c, po2), 1);
+    cr_assert_str_eq(name_at(po2, wo + 1), "sym_static_work");
+
+    profile_free(pk);
+    profile_free(ps);
+    profile_free(po);
+    profile_free(po2);
+    symcache_free(c);
+    symcache_free(fresh);
+    unlink(kept);
+    unlink(same);
+    unlink(other);
+    rmdir(dir);
+}
+
+Test(symbols, second_snapshot_and_second_process_reuse_the_cache, .timeout = 60)
+{
+    char *argv[] = {target_path("symtarget"), NULL};
+    struct target a, b;
+    struct symcache *c = symcache_new();
+    struct profile *p = profile_new(PROFILE_TYPE_CPU, 99);
+
+    target_start(&a, argv);
+    target_start(&b, argv);
+    int pid_a = a.ch.pid;
+    cr_assert_eq(symbols_snapshot(c, pid_a, NULL), 0);
+    size_t parsed = symcache_parses(c);
+    cr_assert_geq(parsed, 3, "exe, libsymlib, libc at least");
+    cr_assert_eq(symbols_snapshot(c, a.ch.pid, p), 0);
+    cr_assert_eq(symcache_parses(c), parsed, "the same process was read again");
+    cr_assert_eq(symbols_snapshot(c, b.ch.pid, NULL), 0);
+    cr_assert_eq(symcache_parses(c), parsed, "the same binaries were read again");
+    child_stop(&a.ch);
+    child_stop(&b.ch);
+
+    uint64_t exported = target_value(&a, "sym_exported");
+    sample(p, exported + 1, 0);
+    cr_assert_eq(symbols_resolve(c, p), 1);
+    cr_assert_str_eq(name_at(p, exported + 1), "sym_exported");
+    cr_assert_eq(symbols_snapshot(c, pid_a, p), -ENOENT, "a reaped pid");
+
+    profile_free(p);
+    symcache_free(c);
+}
+
+/* ---- garbage ELF ----------------------------------------------------------- */
+
+static uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void probe(const struct symtab *t, uint64_t *seed)
+{
+    cr_assert_lt(strlen(symtab_build_id(t)), 2 * SYMTAB_BUILD_ID_MAX + 1);
+    for (int i = 0; i < 32; i++) {
+        uint64_t a = i < 16 ? rnd(seed) % 0x8000 : rnd(seed), va;
+        const char *name = symtab_lookup(t, a, NULL);
+        if (name)
+            cr_assert_leq(strlen(name), SYMTAB_MAX_NAME);
+        if (symtab_vaddr(t, a, &va))
+            (void)symtab_lookup(t, va, &va);
+    }
+}
+
+Test(symbols, garbage_and_truncated_elf_files_never_crash, .timeout = 60)
+{
+    size_t n;
+    unsigned char *orig = slurp(target_path("symtarget"), &n);
+    unsigned char *buf = malloc(n);
+    char path[] = "/tmp/symfuzz.XXXXXX", err[128], id[160];
+    int fd = mkstemp(path);
+    struct symtab *valid = NULL, *t;
+    uint64_t seed = 0x5eedf00dULL;
+    size_t parsed = 0, rejected = 0;
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(symtab_read_mem(orig, n, &valid, err, sizeof err), 0, "%s", err);
+    cr_assert(symtab_has_full(valid));
+    cr_assert_gt(symtab_count(valid), 5);
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)orig;
+    uint64_t shoff = eh->e_shoff, shlen = (uint64_t)eh->e_shnum * eh->e_shentsize;
+    cr_assert_leq(shoff + shlen, n);
+
+    for (int it = 0; it < 2500; it++) {
+        size_t len = n;
+        memcpy(buf, orig, n);
+        switch (it % 5) {
+        case 0: /* cut anywhere */
+            len = (size_t)(rnd(&seed) % n);
+            break;
+        case 1: /* the ELF header */
+            for (int k = 1 + (int)(rnd(&seed) % 6); k > 0; k--)
+                buf[16 + rnd(&seed) % 48] = (unsigned char)rnd(&seed);
+            break;
+        case 2: /* section headers: offsets, sizes, links, types */
+            for (int k = 1 + (int)(rnd(&seed) % 8); k > 0; k--)
+                buf[shoff + rnd(&seed) % shlen] = (unsigned char)rnd(&seed);
+            break;
+        case 3: /* anywhere, with some huge words */
+            for (int k = 1 + (int)(rnd(&seed) % 32); k > 0; k--) {
+                size_t at = (size_t)(rnd(&seed) % (n - 8));
+                if (k % 4 == 0)
+                    memset(buf + at, 0xff, 8);
+                else
+                    buf[at] = (unsigned char)rnd(&seed);
+            }
+            if (rnd(&seed) % 3 == 0)
+                len = (size_t)(rnd(&seed) % n);
+            break;
+        default: /* an ELF identification, then noise */
+            for (size_t k = 16; k < n; k++)
+                buf[k] = (unsigned char)rnd(&seed);
+            len = 64 + (size_t)(rnd(&seed) % 4096);
+            break;
+        }
+        cr_assert_eq(ftruncate(fd, 0), 0);
+        cr_assert_eq(pwrite(fd, buf, len, 0), (ssize_t)len);
+
+        t = NULL;
+        if (symtab_read_fd(fd, &t, err, sizeof err) == 0) {
+            parsed++;
+            probe(t, &seed);
+            symtab_free(t);
+        } else {
+            rejected++;
+        }
+        if (symtab_build_id_fd(fd, id, sizeof id) == 0)
+            cr_assert_lt(strlen(id), sizeof id);
+        t = NULL;
+        if (symtab_read_mem(buf, len, &t, err, sizeof err) == 0) {
+            probe(t, &seed);
+            symtab_free(t);
+        }
+        /* as the debug file of the real object (same build-id when the
+         * mutation left the note alone) */
+        if (symtab_add_debug_fd(valid, fd, err, sizeof err) == 0)
+            cr_assert(symtab_has_full(valid));
+        probe(valid, &seed);
+    }
+    cr_assert_gt(parsed, 100, "mutations left too few readable files to exercise the reader");
+    cr_assert_gt(rejected, 100);
+
+    symtab_free(valid);
+    close(fd);
+    unlink(path);
+    free(buf);
+    free(orig);
+}
