@@ -38,6 +38,7 @@ struct rec {
     size_t ncofiring;
     char cofiring[ENGINE_MAX_COFIRING][32];
     size_t cofiring_idx[ENGINE_MAX_COFIRING];
+    char cofiring_incident[ENGINE_MAX_COFIRING][160];
     unsigned supp_cooldown, supp_budget;
     char incident[160];
     double true_for;      /* seconds */
@@ -159,6 +160,8 @@ static void record(struct run *r, const struct event *ev, size_t n)
             x->cofiring_idx[k] = ev[i].cofiring[k].rule;
             snprintf(x->cofiring[k], sizeof x->cofiring[k], "%s",
                      rule_name(r, ev[i].cofiring[k].rule));
+            snprintf(x->cofiring_incident[k], sizeof x->cofiring_incident[k], "%s",
+                     ev[i].cofiring[k].incident);
         }
         x->supp_cooldown = ev[i].suppressed_cooldown;
         x->supp_budget = ev[i].suppressed_budget;
@@ -697,6 +700,9 @@ Test(engine, budget_exhaustion_still_alerts_rules_without_capture)
     expect_events(r, w, NELEM(w));
     cr_assert_eq(r->recs[0].ncofiring, 1);
     cr_assert_str_eq(r->recs[0].cofiring[0], "note");
+    /* the co-firing rule's own key: the one its resolution carries */
+    cr_assert_str_eq(r->recs[0].cofiring_incident[0], r->recs[2].incident);
+    cr_assert_str_neq(r->recs[0].cofiring_incident[0], r->recs[0].incident);
     cr_assert_str_eq(r->recs[0].capture, "cap");
     cr_assert_eq(r->recs[3].reason, SUPPRESS_BUDGET);
     cr_assert_str_eq(r->recs[4].capture, "");

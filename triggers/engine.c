@@ -684,9 +684,13 @@ static struct event *emit_group(struct engine *e, int slot, struct slot *sl, con
     for (size_t i = 0; i < n; i++) {
         if (grp[i] == lead)
             continue;
-        if (ev->ncofiring < ENGINE_MAX_COFIRING)
-            ev->cofiring[ev->ncofiring++] =
-                (struct cofiring){grp[i], sl->st[grp[i]].episode_start};
+        if (ev->ncofiring < ENGINE_MAX_COFIRING) {
+            struct cofiring *cf = &ev->cofiring[ev->ncofiring++];
+            cf->rule = grp[i];
+            cf->episode_start_ns = sl->st[grp[i]].episode_start;
+            incident_key(e, sl, grp[i], sl->st[grp[i]].episode_wall, cf->incident,
+                         sizeof cf->incident);
+        }
     }
     /* the capture: the best-ranked rule of the group that asks for one */
     for (size_t i = 0; i < n; i++) {

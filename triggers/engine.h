@@ -74,6 +74,7 @@ struct observed {
 struct cofiring {
     size_t rule;
     int64_t episode_start_ns;
+    char incident[160];           /* that rule's own incident key (alerts group by it) */
 };
 
 struct event {
