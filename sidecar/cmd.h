@@ -10,5 +10,6 @@
 
 int cmd_check(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_record(int argc, char **argv);
 
 #endif

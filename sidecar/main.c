@@ -24,6 +24,7 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
     {"check", cmd_check, "validate rules files (FILE:LINE:COL: message for each mistake)"},
     {"status", cmd_status, "show the processes a rules file matches, their metrics and rules"},
+    {"record", cmd_record, "capture a CPU profile of a process (or a command) and write it"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a command's (help COMMAND)"},
 };
