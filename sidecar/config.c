@@ -173,6 +173,70 @@ static bool get_uint(struct walk *w, const struct ynode *n, const char *what, un
     return true;
 }
 
+/* A size: a whole number of bytes, or one with a unit ("1MiB", "500KB"). */
+static bool get_size(struct walk *w, const struct ynode *n, const char *what, uint64_t min,
+                     uint64_t max, uint64_t *out)
+{
+    unsigned long long v = 0;
+    size_t i = 0;
+    char a[32], b[32];
+
+    if (!want_scalar(w, n, what, "a size such as 1MiB"))
+        return false;
+    while (i < n->len && n->str[i] >= '0' && n->str[i] <= '9') {
+        if (v > 1000000000000000ULL) {
+            err_at(w, n, "%s %s is out of range", what, n->str);
+            return false;
+        }
+        v = v * 10 + (unsigned)(n->str[i] - '0');
+        i++;
+    }
+    if (i == 0) {
+        err_at(w, n, "%s must be a size such as 1MiB or 1048576, found '%s'", what, n->str);
+        return false;
+    }
+    double factor = i < n->len ? units_size_factor(n->str + i, n->len - i) : 1.0;
+    if (factor == 0.0) {
+        unsigned line, col;
+        ynode_scalar_pos(n, i, &line, &col);
+        diag_add(w->diags, line, col,
+                 "%s: bad size '%s': a whole number with B, KiB, MiB, GiB, TiB, KB, MB, GB or "
+                 "TB right after it, such as 1MiB",
+                 what, n->str);
+        return false;
+    }
+    double bytes = (double)v * factor;
+    if (bytes < (double)min || bytes > (double)max) {
+        units_format_size((double)min, a, sizeof a);
+        units_format_size((double)max, b, sizeof b);
+        err_at(w, n, "%s %s is out of range (%s to %s)", what, n->str, a, b);
+        return false;
+    }
+    *out = (uint64_t)bytes;
+    return true;
+}
+
+/* true or false, unquoted (as YAML 1.2 and the schema type them). */
+static bool get_bool(struct walk *w, const struct ynode *n, const char *what, bool *out)
+{
+    static const char *const yes[] = {"true", "True", "TRUE"};
+    static const char *const no[] = {"false", "False", "FALSE"};
+
+    if (!want_scalar(w, n, what, "true or false"))
+        return false;
+    for (size_t i = 0; i < ARRAY_LEN(yes) && n->style == YSTYLE_PLAIN; i++) {
+        if (strcmp(n->str, yes[i]) == 0 || strcmp(n->str, no[i]) == 0) {
+            *out = strcmp(n->str, yes[i]) == 0;
+            return true;
+        }
+    }
+    if (n->style != YSTYLE_PLAIN)
+        err_at(w, n, "%s must be true or false without quotes, found '%s'", what, n->str);
+    else
+        err_at(w, n, "%s must be true or false, found '%s'", what, n->str);
+    return false;
+}
+
 static bool get_enum(struct walk *w, const struct ynode *n, const char *what,
                      const char *const *names, size_t count, int *out)
 {
@@ -335,8 +399,14 @@ static const char *const rule_keys[] = {
 static const char *const capture_keys[] = {"profile", "duration", "rate"};
 static const char *const profiles[] = {"cpu", "memory"};
 static const char *const severities[] = {"info", "warning", "critical"};
-static const char *const alert_keys[] = {"webhook", "spool_dir", "max_captures_per_hour"};
-static const char *const webhook_keys[] = {"url", "format", "secret", "timeout"};
+static const char *const alert_keys[] = {"webhook",         "webhooks",
+                                         "spool_dir",       "spool_max_bytes",
+                                         "max_captures_per_hour",
+                                         "redact"};
+static const char *const webhook_keys[] = {"url",     "format",           "secret",
+                                           "timeout", "connect_timeout",  "max_age",
+                                           "tls",     "max_inline_bytes"};
+static const char *const tls_keys[] = {"insecure_skip_verify", "ca_file"};
 static const char *const webhook_formats[] = {"json", "slack", "alertmanager", "multipart"};
 
 static void parse_log(struct walk *w, const struct ynode *n, const char *tname,
@@ -650,14 +720,60 @@ static void parse_rule(struct walk *w, const struct ynode *n, struct rule_spec *
 
 /* ---- alert ------------------------------------------------------------- */
 
-static void parse_webhook(struct walk *w, const struct ynode *n, struct webhook_spec *h)
+/* Standard Webhooks secrets are "whsec_" and base64; a typo there would
+ * sign with a key no receiver has. The secret itself is never printed. */
+static bool whsec_ok(const char *secret)
 {
-    const struct ynode *v;
+    const char *b = secret + strlen("whsec_");
+    size_t len = strlen(b), pad = 0;
+
+    if (len == 0 || len % 4 != 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = b[i];
+        bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (c == '=' && i >= len - 2)
+            pad++;
+        else if (pad || !(alnum || c == '+' || c == '/'))
+            return false;
+    }
+    return true;
+}
+
+static void parse_tls(struct walk *w, const struct ynode *n, struct webhook_tls *t)
+{
+    const struct ynode *v, *skip;
+
+    if (!want_map(w, n, "webhook tls"))
+        return;
+    check_keys(w, n, "webhook tls", tls_keys, ARRAY_LEN(tls_keys));
+    skip = ynode_map_get(n, "insecure_skip_verify");
+    if (skip)
+        get_bool(w, skip, "tls.insecure_skip_verify", &t->insecure_skip_verify);
+    v = ynode_map_get(n, "ca_file");
+    if (v && get_string(w, v, "tls.ca_file", &t->ca_file)) {
+        if (t->ca_file[0] == '\0')
+            err_at(w, v, "tls.ca_file is empty");
+        else if (t->insecure_skip_verify)
+            err_at(w, v, "tls.ca_file has no effect with insecure_skip_verify: true; keep one "
+                         "of them");
+    }
+}
+
+static void parse_webhook(struct walk *w, const struct ynode *n, const char *what,
+                          struct webhook_spec *h)
+{
+    const struct ynode *v, *timeout, *connect;
     int f;
 
     h->format = WEBHOOK_JSON;
-    h->timeout_ns = 5 * UNITS_NS_PER_S;
-    if (!want_map(w, n, "alert.webhook"))
+    h->timeout_ns = CONFIG_DEFAULT_WEBHOOK_TIMEOUT_NS;
+    h->connect_timeout_ns = CONFIG_DEFAULT_CONNECT_TIMEOUT_NS;
+    h->max_age_ns = CONFIG_DEFAULT_MAX_AGE_NS;
+    h->max_inline_bytes = CONFIG_DEFAULT_MAX_INLINE_BYTES;
+    h->line = n->line;
+    h->col = n->col;
+    if (!want_map(w, n, what))
         return;
     check_keys(w, n, "webhook", webhook_keys, ARRAY_LEN(webhook_keys));
     v = require(w, n, "url", "webhook");
@@ -680,35 +796,105 @@ static void parse_webhook(struct walk *w, const struct ynode *n, struct webhook_
     if (v && get_enum(w, v, "webhook format", webhook_formats, ARRAY_LEN(webhook_formats), &f))
         h->format = (enum webhook_format)f;
     v = ynode_map_get(n, "secret");
-    if (v && get_string(w, v, "webhook secret", &h->secret) && h->secret[0] == '\0') {
-        free(h->secret); /* "${SECRET:-}" left empty: deliveries go unsigned */
-        h->secret = NULL;
+    if (v && get_string(w, v, "webhook secret", &h->secret)) {
+        if (h->secret[0] == '\0') {
+            free(h->secret); /* "${SECRET:-}" left empty: deliveries go unsigned */
+            h->secret = NULL;
+        } else if (strncmp(h->secret, "whsec_", 6) == 0 && !whsec_ok(h->secret)) {
+            err_at(w, v, "webhook secret starts with 'whsec_' but the rest is not base64 "
+                         "(a Standard Webhooks secret is whsec_ and the base64 of the key)");
+        }
     }
-    v = ynode_map_get(n, "timeout");
-    if (v)
-        get_duration(w, v, "webhook timeout", 100 * UNITS_NS_PER_MS, 300 * UNITS_NS_PER_S,
+    timeout = ynode_map_get(n, "timeout");
+    if (timeout)
+        get_duration(w, timeout, "webhook timeout", 100 * UNITS_NS_PER_MS, 300 * UNITS_NS_PER_S,
                      &h->timeout_ns);
+    connect = ynode_map_get(n, "connect_timeout");
+    if (connect) {
+        if (get_duration(w, connect, "webhook connect_timeout", 100 * UNITS_NS_PER_MS,
+                         300 * UNITS_NS_PER_S, &h->connect_timeout_ns) &&
+            h->connect_timeout_ns > h->timeout_ns) {
+            char t[32];
+            units_format_duration(h->timeout_ns, t, sizeof t);
+            err_at(w, connect, "webhook connect_timeout %s is longer than the hook's timeout %s, "
+                               "which includes connecting",
+                   connect->str, t);
+        }
+    } else if (h->connect_timeout_ns > h->timeout_ns) {
+        h->connect_timeout_ns = h->timeout_ns;
+    }
+    v = ynode_map_get(n, "max_age");
+    if (v)
+        get_duration(w, v, "webhook max_age", 60 * UNITS_NS_PER_S, 7 * 86400LL * UNITS_NS_PER_S,
+                     &h->max_age_ns);
+    v = ynode_map_get(n, "max_inline_bytes");
+    if (v)
+        get_size(w, v, "webhook max_inline_bytes", 0, 64ULL * 1024 * 1024,
+                 &h->max_inline_bytes);
+    v = ynode_map_get(n, "tls");
+    if (v)
+        parse_tls(w, v, &h->tls);
 }
 
 static void parse_alert(struct walk *w, const struct ynode *n, struct alert_spec *a)
 {
-    const struct ynode *v;
+    const struct ynode *v, *one, *many;
 
     if (!want_map(w, n, "alert"))
         return;
     check_keys(w, n, "alert", alert_keys, ARRAY_LEN(alert_keys));
-    v = ynode_map_get(n, "webhook");
-    if (v) {
+    one = ynode_map_get(n, "webhook");
+    many = ynode_map_get(n, "webhooks");
+    if (one && many) {
+        err_at(w, many, "alert has both 'webhook' and 'webhooks'; list every hook under "
+                        "'webhooks'");
+    } else if (one) {
         a->webhooks = xcalloc(1, sizeof *a->webhooks);
         a->nwebhooks = 1;
-        parse_webhook(w, v, &a->webhooks[0]);
+        parse_webhook(w, one, "alert.webhook", &a->webhooks[0]);
+    } else if (many && want_seq(w, many, "alert.webhooks")) {
+        if (many->nkids == 0)
+            err_at(w, many, "alert.webhooks is empty; leave it out to keep bundles in spool_dir");
+        else if (many->nkids > CONFIG_MAX_WEBHOOKS)
+            err_at(w, many, "alert.webhooks has %zu hooks; at most %d", many->nkids,
+                   CONFIG_MAX_WEBHOOKS);
+        a->webhooks = xcalloc(many->nkids ? many->nkids : 1, sizeof *a->webhooks);
+        a->nwebhooks = many->nkids;
+        for (size_t i = 0; i < many->nkids; i++) {
+            struct webhook_spec *h = &a->webhooks[i];
+            parse_webhook(w, many->kids[i], "alert.webhooks item", h);
+            /* the same endpoint twice gets every alert twice; the url is not
+             * printed, it may hold a token (Slack) */
+            for (size_t j = 0; j < i && h->url; j++) {
+                if (a->webhooks[j].url && strcmp(a->webhooks[j].url, h->url) == 0 &&
+                    a->webhooks[j].format == h->format)
+                    err_at(w, many->kids[i], "alert.webhooks: hook %zu has the same url and "
+                                             "format as hook %zu (line %u)",
+                           i + 1, j + 1, a->webhooks[j].line);
+            }
+        }
     }
     v = ynode_map_get(n, "spool_dir");
     if (v && get_string(w, v, "spool_dir", &a->spool_dir) && a->spool_dir[0] == '\0')
         err_at(w, v, "spool_dir is empty");
+    v = ynode_map_get(n, "spool_max_bytes");
+    if (v)
+        get_size(w, v, "spool_max_bytes", 1024 * 1024, 1024ULL * 1024 * 1024 * 1024,
+                 &a->spool_max_bytes);
     v = ynode_map_get(n, "max_captures_per_hour");
     if (v)
         get_uint(w, v, "max_captures_per_hour", 0, 3600, &a->max_captures_per_hour);
+    v = ynode_map_get(n, "redact");
+    if (v && want_seq(w, v, "alert.redact")) {
+        a->redact = xcalloc(v->nkids ? v->nkids : 1, sizeof *a->redact);
+        for (size_t i = 0; i < v->nkids; i++) {
+            char *src = NULL;
+            pcre2_code *re = NULL;
+            if (get_regex(w, v->kids[i], "alert.redact pattern", &src, &re))
+                a->redact[a->nredact++] = src;
+            pcre2_code_free(re);
+        }
+    }
 }
 
 /* ---- top level --------------------------------------------------------- */
@@ -769,6 +955,7 @@ static void parse_top(struct walk *w, const struct ynode *root)
     }
 
     c->alert.max_captures_per_hour = 6;
+    c->alert.spool_max_bytes = CONFIG_DEFAULT_SPOOL_MAX_BYTES;
     v = ynode_map_get(root, "alert");
     if (v)
         parse_alert(w, v, &c->alert);
@@ -901,8 +1088,12 @@ void config_free(struct config *c)
     for (size_t i = 0; i < c->alert.nwebhooks; i++) {
         free(c->alert.webhooks[i].url);
         free(c->alert.webhooks[i].secret);
+        free(c->alert.webhooks[i].tls.ca_file);
     }
     free(c->alert.webhooks);
+    for (size_t i = 0; i < c->alert.nredact; i++)
+        free(c->alert.redact[i]);
+    free(c->alert.redact);
     free(c->alert.spool_dir);
     free(c->path);
     free(c);

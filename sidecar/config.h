@@ -27,6 +27,12 @@
 #define CONFIG_DEFAULT_COOLDOWN_NS (600LL * 1000000000LL)
 #define CONFIG_DEFAULT_ERROR_PATTERN "\\b(ERROR|FATAL|panic)\\b"
 #define CONFIG_DEFAULT_SPOOL_DIR "/var/lib/stakeout"
+#define CONFIG_DEFAULT_SPOOL_MAX_BYTES (256ULL * 1024 * 1024)
+#define CONFIG_DEFAULT_WEBHOOK_TIMEOUT_NS (5LL * 1000000000LL)
+#define CONFIG_DEFAULT_CONNECT_TIMEOUT_NS (5LL * 1000000000LL) /* at most the hook's timeout */
+#define CONFIG_DEFAULT_MAX_AGE_NS (86400LL * 1000000000LL)
+#define CONFIG_DEFAULT_MAX_INLINE_BYTES (1024ULL * 1024)
+#define CONFIG_MAX_WEBHOOKS 64
 
 enum match_kind { MATCH_PID, MATCH_PID_FILE, MATCH_PROCESS, MATCH_CGROUP };
 
@@ -54,18 +60,31 @@ struct target_spec {
 
 enum webhook_format { WEBHOOK_JSON, WEBHOOK_SLACK, WEBHOOK_ALERTMANAGER, WEBHOOK_MULTIPART };
 
+struct webhook_tls {
+    bool insecure_skip_verify; /* certificate checks off for this hook (logged as a warning) */
+    char *ca_file;             /* owned, NULL: the system's CA certificates */
+};
+
 struct webhook_spec {
-    char *url;                /* owned */
+    char *url;                /* owned; may hold a secret itself (Slack), never logged */
     enum webhook_format format;
     char *secret;             /* owned, may be NULL; never logged */
-    int64_t timeout_ns;
+    int64_t timeout_ns;       /* one attempt, connection included */
+    int64_t connect_timeout_ns; /* <= timeout_ns */
+    int64_t max_age_ns;       /* a bundle older than this is given up for this hook */
+    uint64_t max_inline_bytes; /* json: attachments inline up to this many bytes in all */
+    struct webhook_tls tls;
+    unsigned line, col;       /* where the hook starts in its file */
 };
 
 struct alert_spec {
     struct webhook_spec *webhooks; /* owned, may be empty: bundles stay in the spool */
-    size_t nwebhooks;
+    size_t nwebhooks;              /* alert.webhook: 1; alert.webhooks: each, in order */
     char *spool_dir;               /* owned */
+    uint64_t spool_max_bytes;
     unsigned max_captures_per_hour;
+    char **redact;                 /* owned: extra redaction patterns (PCRE2 sources) */
+    size_t nredact;
 };
 
 struct config {

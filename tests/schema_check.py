@@ -248,7 +248,25 @@ INVALID = [
      doc(alert="alert:\n  webhook: {url: 'http://h/x', format: teams}\n")),
     ("webhook url not http", doc(alert="alert:\n  webhook: {url: 'ftp://h/x'}\n")),
     ("webhook without url", doc(alert="alert:\n  webhook: {format: json}\n")),
-    ("unknown alert key", doc(alert="alert:\n  webhooks: {url: 'http://h/x'}\n")),
+    ("unknown alert key", doc(alert="alert:\n  webhok: {url: 'http://h/x'}\n")),
+    ("webhook and webhooks together",
+     doc(alert="alert:\n  webhook: {url: 'http://a/'}\n  webhooks: [{url: 'http://b/'}]\n")),
+    ("webhooks as a mapping", doc(alert="alert:\n  webhooks: {url: 'http://h/x'}\n")),
+    ("webhooks empty", doc(alert="alert:\n  webhooks: []\n")),
+    ("max_inline_bytes with a fraction",
+     doc(alert="alert:\n  webhook: {url: 'http://h/', max_inline_bytes: 1.5MiB}\n")),
+    ("max_inline_bytes with a space",
+     doc(alert="alert:\n  webhook: {url: 'http://h/', max_inline_bytes: 10 MiB}\n")),
+    ("max_inline_bytes above 64MiB",
+     doc(alert="alert:\n  webhook: {url: 'http://h/', max_inline_bytes: 67108865}\n")),
+    ("spool_max_bytes under 1MiB", doc(alert="alert:\n  spool_max_bytes: 1000\n")),
+    ("tls insecure_skip_verify quoted",
+     doc(alert="alert:\n  webhook: {url: 'https://h/', tls: {insecure_skip_verify: 'true'}}\n")),
+    ("tls unknown key", doc(alert="alert:\n  webhook: {url: 'https://h/', tls: {verify: false}}\n")),
+    ("connect_timeout 0", doc(alert="alert:\n  webhook: {url: 'http://h/', connect_timeout: 0}\n")),
+    ("max_age under 1m", doc(alert="alert:\n  webhooks: [{url: 'http://h/', max_age: 30s}]\n")),
+    ("redact not a list", doc(alert="alert:\n  redact: 'token=\\S+'\n")),
+    ("redact item a mapping", doc(alert="alert:\n  redact: [{a: b}]\n")),
     ("max_captures_per_hour 3601", doc(alert="alert:\n  max_captures_per_hour: 3601\n")),
     ("webhook timeout 0", doc(alert="alert:\n  webhook: {url: 'http://h/', timeout: 0}\n")),
     ("name starting with a dash",
@@ -293,6 +311,16 @@ VALID = [
     ("empty webhook secret",
      doc(alert="alert:\n  webhook: {url: 'http://h/', secret: '${STAKEOUT_UNSET_S:-}'}\n")),
     ("$$ in a string", doc(rule("when: cpu > 80%\nannotations: {cost: 'over $$5'}"))),
+    ("webhooks with every hook key",
+     doc(alert="alert:\n  webhooks:\n"
+               "    - {url: 'https://a/', format: slack, secret: 'whsec_c2VjcmV0', timeout: 30s,\n"
+               "       connect_timeout: 2s, max_age: 12h, max_inline_bytes: 2MiB,\n"
+               "       tls: {ca_file: /etc/ca.pem}}\n"
+               "    - {url: 'https://b/', tls: {insecure_skip_verify: True}}\n"
+               "  spool_max_bytes: 1GiB\n  redact: ['corp-[0-9]+']\n")),
+    ("sizes as plain numbers",
+     doc(alert="alert:\n  webhook: {url: 'http://h/', max_inline_bytes: 0}\n"
+               "  spool_max_bytes: 1048576\n")),
 ]
 
 

@@ -293,3 +293,154 @@ Test(config, load_reports_unreadable_file)
     cr_assert_eq(config_load("/", &c, &d), -EISDIR);
     diag_fini(&d);
 }
+
+/* ---- alert delivery: several hooks, caps, TLS, redaction -------------------- */
+
+#define HEAD "version: 1\ntargets: [{name: a, match: {pid: 1}}]\nrules: []\n"
+
+Test(config, webhooks_list_gives_each_hook_its_settings)
+{
+    struct config *c = parse_ok(HEAD "alert:\n"
+                                     "  webhooks:\n"
+                                     "    - url: https://hooks.slack.com/services/T/B/x\n"
+                                     "      format: slack\n"
+                                     "    - url: https://recv.example.com/alerts\n"
+                                     "      secret: '${HOOK_SECRET}'\n"
+                                     "      timeout: 30s\n"
+                                     "      connect_timeout: 2s\n"
+                                     "      max_age: 12h\n"
+                                     "      max_inline_bytes: 2MiB\n"
+                                     "      tls: {ca_file: /etc/stakeout/ca.pem}\n"
+                                     "    - url: https://lab.example.com/\n"
+                                     "      format: multipart\n"
+                                     "      max_inline_bytes: 0\n"
+                                     "      tls: {insecure_skip_verify: true}\n"
+                                     "  spool_max_bytes: 1GiB\n"
+                                     "  redact: ['corp-[0-9]+', '(?i)pin=(?<secret>\\d+)']\n");
+    cr_assert_eq(c->alert.nwebhooks, 3);
+    const struct webhook_spec *h = c->alert.webhooks;
+    cr_assert_eq(h[0].format, WEBHOOK_SLACK);
+    cr_assert_null(h[0].secret);
+    cr_assert_eq(h[1].format, WEBHOOK_JSON);
+    cr_assert_str_eq(h[1].secret, "whsec_c2VjcmV0");
+    cr_assert_eq(h[1].timeout_ns, 30000000000LL);
+    cr_assert_eq(h[1].connect_timeout_ns, 2000000000LL);
+    cr_assert_eq(h[1].max_age_ns, 12 * 3600000000000LL);
+    cr_assert_eq(h[1].max_inline_bytes, 2 * 1048576);
+    cr_assert_str_eq(h[1].tls.ca_file, "/etc/stakeout/ca.pem");
+    cr_assert_not(h[1].tls.insecure_skip_verify);
+    cr_assert_eq(h[2].max_inline_bytes, 0);
+    cr_assert(h[2].tls.insecure_skip_verify);
+    cr_assert_null(h[2].tls.ca_file);
+    cr_assert_eq(h[2].line, 15);
+    cr_assert_eq(c->alert.spool_max_bytes, 1073741824ULL);
+    cr_assert_eq(c->alert.nredact, 2);
+    cr_assert_str_eq(c->alert.redact[1], "(?i)pin=(?<secret>\\d+)");
+    config_free(c);
+}
+
+Test(config, webhook_delivery_keys_take_documented_defaults)
+{
+    struct config *c = parse_ok(HEAD "alert: {webhook: {url: 'http://127.0.0.1:1/'}}\n");
+    const struct webhook_spec *h = &c->alert.webhooks[0];
+    cr_assert_eq(h->timeout_ns, CONFIG_DEFAULT_WEBHOOK_TIMEOUT_NS);
+    cr_assert_eq(h->connect_timeout_ns, CONFIG_DEFAULT_CONNECT_TIMEOUT_NS);
+    cr_assert_eq(h->max_age_ns, 86400000000000LL);
+    cr_assert_eq(h->max_inline_bytes, 1048576);
+    cr_assert_not(h->tls.insecure_skip_verify);
+    cr_assert_null(h->tls.ca_file);
+    cr_assert_eq(c->alert.spool_max_bytes, 256ULL << 20);
+    cr_assert_eq(c->alert.nredact, 0);
+    config_free(c);
+
+    /* the default connect_timeout never outlasts a shorter timeout */
+    c = parse_ok(HEAD "alert: {webhook: {url: 'http://127.0.0.1:1/', timeout: 1s}}\n");
+    cr_assert_eq(c->alert.webhooks[0].connect_timeout_ns, 1000000000LL);
+    config_free(c);
+}
+
+Test(config, sizes_take_units_and_plain_byte_counts)
+{
+    struct config *c = parse_ok(HEAD "alert:\n"
+                                     "  webhook: {url: 'http://h/', max_inline_bytes: 500000}\n"
+                                     "  spool_max_bytes: 2GB\n");
+    cr_assert_eq(c->alert.webhooks[0].max_inline_bytes, 500000);
+    cr_assert_eq(c->alert.spool_max_bytes, 2000000000ULL);
+    config_free(c);
+}
+
+Test(config, webhook_and_webhooks_together_are_refused)
+{
+    struct diag_list d = parse_bad(HEAD "alert:\n"
+                                        "  webhook: {url: 'http://a/'}\n"
+                                        "  webhooks: [{url: 'http://b/'}]\n");
+    assert_diag(&d, 6, 13, "alert has both 'webhook' and 'webhooks'");
+    diag_fini(&d);
+}
+
+Test(config, webhooks_empty_or_repeated_is_refused)
+{
+    struct diag_list d = parse_bad(HEAD "alert: {webhooks: []}\n");
+    assert_diag(&d, 4, 19, "alert.webhooks is empty");
+    diag_fini(&d);
+    d = parse_bad(HEAD "alert:\n"
+                       "  webhooks:\n"
+                       "    - {url: 'https://x.example.com/h', format: slack}\n"
+                       "    - {url: 'https://x.example.com/h', format: json}\n"
+                       "    - {url: 'https://x.example.com/h', format: slack}\n");
+    assert_diag(&d, 8, 7, "hook 3 has the same url and format as hook 1 (line 6)");
+    cr_assert_eq(d.n, 1, "the same url in another format is another message");
+    cr_assert_null(diag_find(&d, "x.example.com"), "urls may hold tokens: never printed");
+    diag_fini(&d);
+}
+
+Test(config, tls_options_are_checked)
+{
+    struct diag_list d = parse_bad(HEAD "alert:\n"
+                                        "  webhook:\n"
+                                        "    url: 'https://h/'\n"
+                                        "    tls: {insecure_skip_verify: yes, ca_file: ''}\n");
+    assert_diag(&d, 7, 33, "tls.insecure_skip_verify must be true or false, found 'yes'");
+    assert_diag(&d, 7, 47, "tls.ca_file is empty");
+    diag_fini(&d);
+    d = parse_bad(HEAD "alert: {webhook: {url: 'https://h/', tls: true}}\n");
+    assert_diag(&d, 4, 43, "webhook tls must be a mapping");
+    diag_fini(&d);
+}
+
+Test(config, connect_timeout_longer_than_timeout_is_refused)
+{
+    struct diag_list d = parse_bad(HEAD "alert:\n"
+                                        "  webhook: {url: 'http://h/', timeout: 2s, "
+                                        "connect_timeout: 3s}\n");
+    assert_diag(&d, 5, 61, "connect_timeout 3s is longer than the hook's timeout 2s");
+    diag_fini(&d);
+}
+
+Test(config, bad_sizes_point_at_the_mistake)
+{
+    struct diag_list d = parse_bad(HEAD "alert:\n"
+                                        "  webhook: {url: 'http://h/', max_inline_bytes: 10 MiB}\n"
+                                        "  spool_max_bytes: lots\n");
+    assert_diag(&d, 5, 51, "bad size '10 MiB'");
+    assert_diag(&d, 6, 20, "spool_max_bytes must be a size such as 1MiB or 1048576, found 'lots'");
+    diag_fini(&d);
+}
+
+Test(config, whsec_secret_must_be_base64_and_is_never_printed)
+{
+    struct diag_list d = parse_bad(HEAD "alert: {webhook: {url: 'http://h/', "
+                                        "secret: 'whsec_abc$$def'}}\n");
+    assert_diag(&d, 4, 45, "starts with 'whsec_' but the rest is not base64");
+    cr_assert_null(diag_find(&d, "abc"), "the secret stays out of messages");
+    diag_fini(&d);
+}
+
+Test(config, redact_patterns_are_compiled_with_positions)
+{
+    struct diag_list d = parse_bad(HEAD "alert:\n"
+                                        "  redact: ['ok', 'a(b']\n");
+    assert_diag(&d, 5, 22, "alert.redact pattern: bad regular expression at offset 3: missing "
+                           "closing parenthesis");
+    diag_fini(&d);
+}
