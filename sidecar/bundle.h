@@ -2,7 +2,7 @@
  *
  * Owns nothing: bundle_build returns a new jansson object the caller owns.
  * Borrows everything in struct alert_input. Pure: no I/O, no clock (times
- * come in). Top-level keys receivers may rely on: schema, id, incident,
+ * come in); only bundle_new_id reads the kernel's random source. Top-level keys receivers may rely on: schema, id, incident,
  * created, severity, state, rule, target, metrics, logs, profile (with its
  * summary), baseline_diff, attachments. The target's environment is never
  * read; the command line and log lines pass through the redactor. */
@@ -23,6 +23,15 @@
 
 #define BUNDLE_SCHEMA "stakeout.alert/v1"
 #define BUNDLE_ID_LEN 37 /* a UUID, 36 characters and the NUL */
+#define BUNDLE_FILE "bundle.json"  /* the bundle, in its spool directory */
+#define BUNDLE_TOP_FUNCTIONS 10    /* entries of profile.summary lists */
+#define BUNDLE_DIFF_FUNCTIONS 10   /* entries of baseline_diff.functions */
+#define BUNDLE_LOG_MATCHES 10      /* last matching lines per log */
+
+/* Flags for json_dump* of a bundle: the values are rounded (2 decimals for
+ * percents and rates, 4 for shares), and 15 significant digits print them
+ * as rounded ("85.19", not jansson's default "85.189999999999998"). */
+#define BUNDLE_JSON_FLAGS JSON_REAL_PRECISION(15)
 
 enum alert_kind {
     ALERT_RULE,        /* a rule fired or resolved */
@@ -49,8 +58,10 @@ struct alert_input {
     enum alert_kind kind;
     enum alert_state state;
     char id[BUNDLE_ID_LEN];        /* unique, stable across retries: the idempotency key */
-    const char *incident;          /* the engine's incident key */
+    const char *incident;          /* the engine's incident key (NULL: the event's, if any) */
     int64_t created_wall_ns;
+    int64_t created_mono_ns;       /* the same instant on the monotonic clock: places samples
+                                      (stamped monotonic) in wall time */
     const char *hostname;
 
     const struct config *cfg;
@@ -81,14 +92,29 @@ struct alert_input {
     const struct redactor *redact;   /* applied to the command line and log lines */
 };
 
-/* Build the bundle. Returns a new reference. */
+/* Build the bundle. Returns a new reference. Times are RFC 3339 UTC strings
+ * with milliseconds; numbers are JSON numbers, NaN (not measured) is null.
+ * Besides the top-level keys above: "kind" (rule, baseline, restarted,
+ * on_demand) and "capture_skipped" (why no profile, or null). The README
+ * ("Alert bundle") shows a complete example. */
 json_t *bundle_build(const struct alert_input *in);
 
 /* A new random UUID (version 4) as text. */
 void bundle_new_id(char id[BUNDLE_ID_LEN]);
 
 /* The functions whose share grew most from baseline to profile, as
- * [{function, baseline, now, delta}] (shares 0..1), at most max entries. */
+ * [{function, baseline, now, delta}] (shares 0..1), at most max entries.
+ * The share is the self share (samples with the function as leaf): the
+ * callers of a function that got slower do not crowd it out. Only growth is
+ * listed (delta > 0), largest first, ties by name. */
 json_t *bundle_baseline_diff(const struct profile *now, const struct profile *baseline, size_t max);
+
+/* Content type of an attachment by its file name: .pb.gz (pprof), .folded
+ * and .txt (text/plain), .svg, .json; application/octet-stream otherwise. */
+const char *bundle_content_type(const char *name);
+
+/* kind and state as written in the bundle ("on_demand", "resolved"). */
+const char *alert_kind_name(enum alert_kind k);
+const char *alert_state_name(enum alert_state s);
 
 #endif
