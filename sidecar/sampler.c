@@ -109,6 +109,7 @@ struct capture {
     uint64_t stop_timeouts, dstate_skips;
 
     bool have_timer;               /* bounds the blocking wait for a stop */
+    bool timer_armed;
     timer_t timer;
     struct sigaction timer_old;
 
@@ -440,6 +441,14 @@ static void timer_arm(struct capture *c, int64_t ns)
     timer_settime(c->timer, 0, &it, NULL);
 }
 
+static void disarm(struct capture *c)
+{
+    if (c->timer_armed) {
+        timer_arm(c, 0);
+        c->timer_armed = false;
+    }
+}
+
 /* Wait until tid takes the stop we asked for with PTRACE_INTERRUPT. Other
  * stops on the way (a signal, a clone) are handled and resumed. Returns
  * true with the thread stopped, false when it exited or did not stop in
@@ -447,7 +456,9 @@ static void timer_arm(struct capture *c, int64_t ns)
 static bool wait_stop(struct capture *c, int tid, int64_t deadline)
 {
     if (c->have_timer) {
-        timer_arm(c, deadline - mono_ns());
+        bool own = !c->timer_armed; /* sample_one arms it before the interrupt */
+        if (own)
+            timer_arm(c, deadline - mono_ns());
         bool stopped = false;
         for (;;) {
             struct thr *t = find_thr(c, tid);
@@ -471,7 +482,8 @@ static bool wait_stop(struct capture *c, int tid, int64_t deadline)
                 poll_one(c, tid, false); /* gone: drops it */
             break;
         }
-        timer_arm(c, 0);
+        if (own)
+            timer_arm(c, 0);
         return stopped;
     }
     for (;;) {
@@ -676,19 +688,28 @@ static void name_thread(struct capture *c, struct thr *t)
 /* Stop one thread, take its stack, let it go. */
 static void sample_one(struct capture *c, int tid, int64_t t_ns)
 {
+    /* the timer is set and cleared outside the stop: two syscalls fewer in it */
+    if (c->have_timer) {
+        timer_arm(c, STOP_TIMEOUT_NS);
+        c->timer_armed = true;
+    }
     int64_t t0 = mono_ns();
-    if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == -1)
-        return; /* ESRCH: it is exiting; a wait collects it */
-    struct thr *t = find_thr(c, tid);
-    t->interrupted = true;
-    if (!wait_stop(c, tid, t0 + STOP_TIMEOUT_NS)) {
-        if (find_thr(c, tid))
+    bool stopped = ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == 0;
+    if (stopped) {
+        find_thr(c, tid)->interrupted = true;
+        stopped = wait_stop(c, tid, t0 + STOP_TIMEOUT_NS);
+        if (!stopped && find_thr(c, tid))
             c->stop_timeouts++;
+    } /* else ESRCH: it is exiting; a wait collects it */
+    if (!stopped) {
+        disarm(c);
         return;
     }
+    struct thr *t;
     t = find_thr(c, tid);
     if (t->group_stop && c->o->mode == PROFILE_TYPE_CPU) {
         resume(t); /* stopped by job control: not running */
+        disarm(c);
         c->p->idle_samples++;
         return;
     }
@@ -697,6 +718,7 @@ static void sample_one(struct capture *c, int tid, int64_t t_ns)
     bool snapped = stackwalk_snapshot(c->sw, t->swt) == 0;
     resume(t);
     int64_t stop_ns = mono_ns() - t0;
+    disarm(c);
     c->p->stopped_ns += stop_ns;
     c->win_stopped_ns += stop_ns;
     if (stop_ns > c->max_stop_ns)
