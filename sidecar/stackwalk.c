@@ -325,7 +325,8 @@ static struct sw_mapping *find_map(struct stackwalk *sw, uint64_t addr)
 static struct sw_mapping *find_map_refresh(struct stackwalk *sw, uint64_t addr)
 {
     struct sw_mapping *m = find_map(sw, addr);
-    if (m || sw->maps_refreshed_this_stack || mono_ns() - sw->maps_read_ns < SW_MAPS_MIN_INTERVAL_NS)
+    if (m || sw->maps_refreshed_this_stack ||
+        mono_ns() - sw->maps_read_ns < SW_MAPS_MIN_INTERVAL_NS)
         return m;
     sw->maps_refreshed_this_stack = true;
     if (read_maps(sw) < 0)

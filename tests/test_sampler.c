@@ -475,6 +475,94 @@ Test(sampler, target_already_traced_is_refused_and_left_as_it_was)
     child_stop(&c);
 }
 
+Test(sampler, a_thread_traced_by_another_tracer_is_skipped_and_reported)
+{
+    struct child c;
+    char *argv[] = {(char *)child_target("split"), "--threads", "2", NULL};
+    start_target(&c, argv);
+    /* trace one worker thread (not the leader) from a tracer of our own */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", c.pid);
+    DIR *d = opendir(path);
+    cr_assert_not_null(d);
+    int worker = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int tid = atoi(e->d_name);
+        if (tid > 0 && tid != c.pid)
+            worker = tid;
+    }
+    closedir(d);
+    cr_assert_gt(worker, 0);
+    pid_t tracer = start_tracer(worker);
+    struct profile *p = capture_ok(c.pid, (struct cap_args){PROFILE_TYPE_CPU, 99, 1500, 0.25});
+    cr_expect_eq(p->threads_skipped, 1);
+    cr_expect(has_note(p, "already traced"), "no note about the skipped thread");
+    for (uint32_t i = 0; i < p->nthreads; i++)
+        cr_expect_neq(p->threads[i].tid, worker, "the traced thread was sampled");
+    cr_expect_gt(p->nsamples, 50, "the other threads were sampled");
+    int tr;
+    char state;
+    cr_assert(thread_status(c.pid, worker, &tr, &state));
+    cr_expect_eq(tr, tracer, "the other tracer keeps its thread");
+    kill(tracer, SIGKILL);
+    waitpid(tracer, NULL, 0);
+    assert_untouched(c.pid);
+    profile_free(p);
+    child_stop(&c);
+}
+
+static bool write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd == -1)
+        return false;
+    bool ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+    close(fd);
+    return ok;
+}
+
+Test(sampler, target_near_its_cgroup_memory_limit_is_skipped_with_a_note)
+{
+    /* a memory cgroup of our own (v1 here; v2 where the hierarchy is unified) */
+    char dir[128], file[192], text[64];
+    bool v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+    snprintf(dir, sizeof dir, "%s/stakeout-test-%d",
+             v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory", (int)getpid());
+    if (mkdir(dir, 0755) == -1) {
+        if (getenv("CI"))
+            cr_assert_fail("cannot create a memory cgroup in CI: %s", strerror(errno));
+        cr_skip_test("cannot create a memory cgroup: %s", strerror(errno));
+    }
+    snprintf(file, sizeof file, "%s/%s", dir, v2 ? "memory.max" : "memory.limit_in_bytes");
+    cr_assert(write_file(file, "67108864"), "cannot set the limit");
+    struct child c;
+    char *argv[] = {(char *)child_target("allocator"), NULL};
+    start_target(&c, argv);
+    snprintf(file, sizeof file, "%s/cgroup.procs", dir);
+    snprintf(text, sizeof text, "%d", c.pid);
+    cr_assert(write_file(file, text), "cannot move the target into the cgroup");
+    cr_assert(child_send(&c, "grow 56\n"));
+    char line[128];
+    cr_assert_gt(child_readline(&c, line, sizeof line, 10000), 0, "the allocator did not grow");
+    struct sampler_opts o = {.pid = c.pid, .mode = PROFILE_TYPE_CPU, .rate_hz = 99,
+                             .duration_ns = 2000000000LL, .abort_mem_limit_pct = 80};
+    struct profile *p = NULL;
+    char err[256];
+    int rc = sampler_capture(&o, &p, err, sizeof err);
+    skip_or_fail_eperm(rc, err);
+    cr_expect_eq(rc, 0, "%s", err);
+    if (rc == 0) {
+        cr_expect(p->aborted);
+        cr_expect(has_note(p, "memory"), "no note about the memory limit");
+        cr_expect_eq(p->nsamples, 0);
+        profile_free(p);
+    }
+    assert_untouched(c.pid);
+    child_stop(&c);
+    rmdir(dir);
+}
+
 Test(sampler, cpu_mode_counts_idle_threads_wall_mode_samples_them)
 {
     struct child c;
@@ -666,7 +754,8 @@ static uint64_t cpu_ticks(int pid)
     const char *p = strrchr(buf, ')');
     cr_assert_not_null(p);
     unsigned long long ut = 0, st = 0;
-    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt,
+     * then utime stime */
     cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st),
                  2);
     return ut + st;

@@ -107,7 +107,8 @@ int main(int argc, char **argv)
         }
         line[got] = '\0';
         if (strncmp(line, "count", 5) == 0) {
-            printf("created=%llu\n", (unsigned long long)__atomic_load_n(&created, __ATOMIC_RELAXED));
+            unsigned long long n = __atomic_load_n(&created, __ATOMIC_RELAXED);
+            printf("created=%llu\n", n);
             fflush(stdout);
         }
     }
