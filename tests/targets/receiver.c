@@ -1,7 +1,7 @@
 /* tests/targets/receiver.c - a webhook receiver on 127.0.0.1 that misbehaves on cue.
  *
  *   receiver [--port N] [--dir DIR] [--script LIST] [--repeat] [--discard]
- *            [--fail-first CODE]
+ *            [--fail-first CODE] [--tls CERT KEY]
  *
  * Listens on 127.0.0.1 (port 0: the kernel picks) and prints "listening PORT"
  * on stdout. Requests, in the order they arrive, follow the script, a comma
@@ -13,6 +13,7 @@
  *   close      close the connection in the middle of the body
  *   redirect   302 to /redirected on this server
  * The answer comes after the whole body was read (but for close).
+ * --tls serves HTTPS with the PEM certificate and key in those files.
  * --fail-first CODE answers CODE to the first request of each webhook-id
  * (then the script applies): half the requests fail, every bundle recovers.
  *
@@ -73,11 +74,34 @@ static bool repeat;
 static bool discard;
 static const char *dir = ".";
 static unsigned port;
+static const char *scheme = "http";
 static atomic_uint next_seq;
 static unsigned fail_first;
 static char **seen_ids; /* webhook-ids seen, for --fail-first */
 static size_t nseen;
 static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    char *buf = NULL;
+    size_t len = 0;
+    if (!f)
+        return NULL;
+    for (;;) {
+        buf = realloc(buf, len + 4097);
+        if (!buf)
+            break;
+        size_t n = fread(buf + len, 1, 4096, f);
+        len += n;
+        if (n == 0) {
+            buf[len] = '\0';
+            break;
+        }
+    }
+    fclose(f);
+    return buf;
+}
 
 static void die(const char *what)
 {
@@ -269,7 +293,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, const struct step *st)
     unsigned code = st->code;
     if (st->kind == STEP_REDIRECT) {
         char loc[128];
-        snprintf(loc, sizeof loc, "http://127.0.0.1:%u/redirected", port);
+        snprintf(loc, sizeof loc, "%s://127.0.0.1:%u/redirected", scheme, port);
         MHD_add_response_header(resp, "Location", loc);
         code = 302;
     }
@@ -371,6 +395,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
 int main(int argc, char **argv)
 {
     unsigned want = 0;
+    const char *cert_path = NULL, *key_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             want = (unsigned)atoi(argv[++i]);
@@ -382,11 +407,14 @@ int main(int argc, char **argv)
             repeat = true;
         } else if (strcmp(argv[i], "--discard") == 0) {
             discard = true;
+        } else if (strcmp(argv[i], "--tls") == 0 && i + 2 < argc) {
+            cert_path = argv[++i];
+            key_path = argv[++i];
         } else if (strcmp(argv[i], "--fail-first") == 0 && i + 1 < argc) {
             fail_first = (unsigned)atoi(argv[++i]);
         } else {
             fprintf(stderr, "usage: receiver [--port N] [--dir DIR] [--script LIST] "
-                            "[--repeat] [--discard] [--fail-first CODE]\n");
+                            "[--repeat] [--discard] [--fail-first CODE] [--tls CERT KEY]\n");
             return 2;
         }
     }
@@ -395,10 +423,22 @@ int main(int argc, char **argv)
     sin.sin_family = AF_INET;
     sin.sin_port = htons((uint16_t)want);
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+    struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
+    if (cert_path) {
+        char *cert = slurp(cert_path), *key = slurp(key_path);
+        if (!cert || !key)
+            die("--tls");
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert};
+        tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key};
+        tls[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+        flags |= MHD_USE_TLS;
+        scheme = "https";
+    }
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME, (uint16_t)want, NULL, NULL, handle,
-        NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_NOTIFY_COMPLETED, completed,
-        NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+        flags, (uint16_t)want, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sin, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!d)
         die("MHD_start_daemon");
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
