@@ -450,7 +450,8 @@ static bool reap(struct deliver *d)
             if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &retry_after) != CURLE_OK)
                 retry_after = 0;
         } else {
-            error = curl_easy_strerror(res);
+            /* the error buffer names the host at most, never the path or query */
+            error = x->errbuf[0] ? x->errbuf : curl_easy_strerror(res);
         }
         int64_t ra_ns = 0;
         if (retry_after > 0) {
@@ -536,11 +537,13 @@ int deliver_new(const struct alert_spec *alert, struct spool *spool, struct deli
     d->hooks = xcalloc(d->nhooks ? d->nhooks : 1, sizeof *d->hooks);
     for (size_t i = 0; i < d->nhooks; i++) {
         hook_init(&d->hooks[i], &alert->webhooks[i], i);
-        if (d->hooks[i].insecure)
-            hook_log(SLOG_WARN, &d->hooks[i],
-                     "TLS certificate verification is off for this webhook "
-                     "(tls.insecure_skip_verify)",
-                     "", 0, NULL);
+        if (d->hooks[i].insecure) {
+            char idx[24];
+            snprintf(idx, sizeof idx, "%zu", i);
+            slog(SLOG_WARN,
+                 "TLS certificate verification is off for this webhook (tls.insecure_skip_verify)",
+                 "hook", idx, "host", d->hooks[i].host, NULL);
+        }
     }
     if (getrandom(&d->rng, sizeof d->rng, GRND_NONBLOCK) != (ssize_t)sizeof d->rng)
         d->rng = (uint64_t)wall_ns();

@@ -31,6 +31,7 @@
 #include "deliver.h"
 #include "spool.h"
 #include "support/child.h"
+#include "support/spawn.h"
 
 #define MS 1000000LL
 #define S 1000000000LL
@@ -44,6 +45,7 @@ static unsigned port;
 static struct config *cfg;
 static struct spool *spool;
 static struct deliver *dlv;
+static char tls_cert[600], tls_key[600]; /* "" unless make_cert: the receiver serves HTTPS */
 
 static int64_t mono_ns(void)
 {
@@ -89,6 +91,7 @@ static void setup(void)
     cfg = NULL;
     spool = NULL;
     dlv = NULL;
+    tls_cert[0] = tls_key[0] = '\0';
 }
 
 static void teardown(void)
@@ -106,7 +109,7 @@ TestSuite(deliver, .init = setup, .fini = teardown, .timeout = 90);
 /* Start the receiver with a script ("" for 200 always) and extra flags. */
 static void start_receiver(const char *script, bool repeat)
 {
-    char *argv[8];
+    char *argv[12];
     int n = 0;
     argv[n++] = (char *)child_target("receiver");
     argv[n++] = "--dir";
@@ -117,6 +120,11 @@ static void start_receiver(const char *script, bool repeat)
     }
     if (repeat)
         argv[n++] = "--repeat";
+    if (tls_cert[0]) {
+        argv[n++] = "--tls";
+        argv[n++] = tls_cert;
+        argv[n++] = tls_key;
+    }
     argv[n] = NULL;
     cr_assert_eq(child_start(&receiver, argv), 0);
     char line[128];
@@ -140,8 +148,8 @@ static void load_config(const char *const *hooks, size_t nhooks)
         char hook[512];
         const char *u = strstr(hooks[i], "URL");
         cr_assert_not_null(u);
-        snprintf(hook, sizeof hook, "%.*shttp://127.0.0.1:%u%s", (int)(u - hooks[i]), hooks[i],
-                 port, u + 3);
+        snprintf(hook, sizeof hook, "%.*s%s://127.0.0.1:%u%s", (int)(u - hooks[i]), hooks[i],
+                 tls_cert[0] ? "https" : "http", port, u + 3);
         off += (size_t)snprintf(yaml + off, sizeof yaml - off, "    - %s\n", hook);
     }
     struct diag_list d;
@@ -670,6 +678,121 @@ Test(deliver, restart_with_pending_deliveries_delivers_them)
         cr_expect_geq(seen, 1, "bundle %d never arrived", k);
     }
     free_all(g, n);
+}
+
+/* A self-signed certificate for 127.0.0.1 (openssl req), for the receiver. */
+static void make_cert(void)
+{
+    snprintf(tls_cert, sizeof tls_cert, "%s/cert.pem", root);
+    snprintf(tls_key, sizeof tls_key, "%s/key.pem", root);
+    char *argv[] = {"/usr/bin/openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    tls_key,
+                    "-out",
+                    tls_cert,
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                    NULL};
+    struct spawn_result res;
+    cr_assert_eq(spawn_capture(argv, NULL, 30000, &res), 0);
+    cr_assert_eq(res.status, 0, "openssl req failed: %s", res.err);
+    spawn_result_fini(&res);
+}
+
+Test(deliver, tls_certificates_are_verified_by_default)
+{
+    make_cert();
+    start_receiver("", false);
+    const char *hooks[] = {"{url: 'URL/a', format: json}"};
+    load_config(hooks, 1);
+    open_spool();
+    start_deliver();
+    char id[BUNDLE_ID_LEN];
+    put_bundle(id, 100);
+    int64_t end = mono_ns() + 10 * S;
+    struct spool_record r;
+    memset(&r, 0, sizeof r);
+    while (mono_ns() < end) {
+        if (spool_record_read(spool, id, 0, &r) == 0 && r.attempts >= 1)
+            break;
+        tick();
+    }
+    cr_assert_geq(r.attempts, 1, "no attempt was made");
+    cr_expect_eq(r.state, SPOOL_PENDING, "a TLS failure is retried");
+    cr_expect_eq(r.last_status, 0);
+    cr_expect(strstr(r.last_error, "SSL") || strstr(r.last_error, "certificate"), "error: %s",
+              r.last_error);
+    cr_expect_eq(count_received(), 0, "nothing was sent to an unverified server");
+}
+
+Test(deliver, tls_ca_file_trusts_a_private_certificate)
+{
+    make_cert();
+    start_receiver("", false);
+    char hook[1024];
+    snprintf(hook, sizeof hook, "{url: 'URL/a', format: json, tls: {ca_file: '%s'}}", tls_cert);
+    const char *hooks[] = {hook};
+    load_config(hooks, 1);
+    open_spool();
+    start_deliver();
+    char id[BUNDLE_ID_LEN];
+    put_bundle(id, 100);
+    struct spool_record r;
+    cr_assert(wait_state(id, 0, SPOOL_DELIVERED, 10 * S, &r));
+    cr_expect_eq(r.attempts, 1);
+    cr_expect_eq(count_received(), 1);
+}
+
+Test(deliver, tls_insecure_skip_verify_accepts_any_certificate)
+{
+    make_cert();
+    start_receiver("", false);
+    const char *hooks[] = {"{url: 'URL/a', format: json, tls: {insecure_skip_verify: true}}"};
+    load_config(hooks, 1);
+    open_spool();
+    start_deliver();
+    char id[BUNDLE_ID_LEN];
+    put_bundle(id, 100);
+    cr_assert(wait_state(id, 0, SPOOL_DELIVERED, 10 * S, NULL));
+    cr_expect_eq(count_received(), 1);
+}
+
+Test(deliver, bundle_past_max_age_at_start_is_given_up_unsent)
+{
+    start_receiver("", false);
+    const char *hooks[] = {"{url: 'URL/a', format: json}"};
+    load_config(hooks, 1);
+    open_spool();
+    /* put while stakeout was "down": created 25 h ago, never attempted */
+    char old[BUNDLE_ID_LEN], fresh[BUNDLE_ID_LEN];
+    bundle_new_id(old);
+    json_t *b = json_pack("{s:s, s:s}", "schema", BUNDLE_SCHEMA, "id", old);
+    char err[256] = "";
+    cr_assert_eq(spool_put(spool, old, b, NULL, 0, wall_ns() - 25 * 3600 * S, err, sizeof err), 0,
+                 "%s", err);
+    json_decref(b);
+    start_deliver();
+    put_bundle(fresh, 100);
+    cr_assert(wait_state(fresh, 0, SPOOL_DELIVERED, 10 * S, NULL));
+    struct spool_record r;
+    cr_assert(wait_state(old, 0, SPOOL_FAILED, 10 * S, &r));
+    cr_expect_eq(r.attempts, 0);
+    cr_expect_eq(count_received(), 1, "only the fresh bundle was sent");
+    struct deliver_counters c;
+    deliver_counters(dlv, &c);
+    cr_expect_eq(c.expired, 1);
+    cr_expect_eq(c.attempts, 1);
 }
 
 static void b64(const unsigned char *in, size_t n, char *out)
