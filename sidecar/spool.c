@@ -21,10 +21,16 @@
 #define SPOOL_BUNDLE_FILE "bundle.json"
 #define RECORD_MAX 1024 /* bytes of one serialized record */
 
+/* A record as the index keeps it: small, since there is one per bundle and
+ * hook of the whole backlog (last_error stays on disk). */
 struct hookrec {
-    struct spool_record rec;
+    int64_t next_attempt_ns;
+    int64_t updated_ns;
+    uint32_t attempts;
+    uint32_t file_bytes; /* size of delivery-<n>.json */
+    int16_t last_status;
+    uint8_t state; /* enum spool_state */
     bool claimed;
-    uint64_t file_bytes; /* size of delivery-<n>.json */
 };
 
 struct entry {
@@ -46,6 +52,25 @@ struct spool {
     uint64_t reserved;       /* room promised to puts in progress */
     struct spool_counters c; /* the event counters; the rest is computed */
 };
+
+static void hookrec_set(struct hookrec *hr, const struct spool_record *r)
+{
+    hr->next_attempt_ns = r->next_attempt_ns;
+    hr->updated_ns = r->updated_ns;
+    hr->attempts = r->attempts;
+    hr->last_status = (int16_t)r->last_status;
+    hr->state = (uint8_t)r->state;
+}
+
+static void hookrec_get(const struct hookrec *hr, struct spool_record *r)
+{
+    memset(r, 0, sizeof *r);
+    r->state = (enum spool_state)hr->state;
+    r->attempts = hr->attempts;
+    r->next_attempt_ns = hr->next_attempt_ns;
+    r->updated_ns = hr->updated_ns;
+    r->last_status = hr->last_status;
+}
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -383,7 +408,7 @@ static size_t entry_pending(const struct spool *s, const struct entry *e)
 {
     size_t n = 0;
     for (size_t h = 0; h < s->nhooks; h++)
-        n += e->hooks[h].rec.state == SPOOL_PENDING;
+        n += e->hooks[h].state == SPOOL_PENDING;
     return n;
 }
 
@@ -502,15 +527,17 @@ static int load_entry(struct spool *s, const char *id, struct entry *out)
         ssize_t n = read_small_at(fd, name, buf, sizeof buf);
         if (n == -ENOENT)
             continue; /* the hook came after the bundle */
-        if (n >= 0 && record_parse(buf, (size_t)n, &e.hooks[h].rec) == 0) {
-            e.hooks[h].file_bytes = (uint64_t)n;
+        struct spool_record rec;
+        if (n >= 0 && record_parse(buf, (size_t)n, &rec) == 0) {
+            hookrec_set(&e.hooks[h], &rec);
+            e.hooks[h].file_bytes = (uint32_t)n;
             continue;
         }
         /* unreadable record: deliver again rather than lose the alert */
         slog(SLOG_WARN, "spool: unreadable delivery record, delivering again", "id", id, "record",
              name, NULL);
-        e.hooks[h].rec.state = SPOOL_PENDING;
-        e.hooks[h].rec.next_attempt_ns = e.created_ns;
+        e.hooks[h].state = SPOOL_PENDING;
+        e.hooks[h].next_attempt_ns = e.created_ns;
     }
     close(fd);
     *out = e;
@@ -722,12 +749,14 @@ int spool_put(struct spool *s, const char *id, const json_t *bundle, const struc
     bool *moved = xcalloc(nfiles ? nfiles : 1, sizeof *moved);
     need += json_len;
     for (size_t h = 0; h < s->nhooks; h++) {
-        struct spool_record *r = &e.hooks[h].rec;
-        r->state = SPOOL_PENDING;
-        r->next_attempt_ns = created_ns;
-        r->updated_ns = created_ns;
-        records[h] = record_format(h, r);
-        e.hooks[h].file_bytes = strlen(records[h]);
+        struct spool_record r;
+        memset(&r, 0, sizeof r);
+        r.state = SPOOL_PENDING;
+        r.next_attempt_ns = created_ns;
+        r.updated_ns = created_ns;
+        hookrec_set(&e.hooks[h], &r);
+        records[h] = record_format(h, &r);
+        e.hooks[h].file_bytes = (uint32_t)strlen(records[h]);
         need += e.hooks[h].file_bytes;
     }
     e.bytes = need;
@@ -848,10 +877,10 @@ bool spool_claim(struct spool *s, size_t hook, int64_t now_ns, struct spool_work
     struct entry *pick = NULL;
     for (size_t i = 0; i < s->n && hook < s->nhooks; i++) {
         struct hookrec *hr = &s->entries[i].hooks[hook];
-        if (hr->rec.state != SPOOL_PENDING || hr->claimed)
+        if (hr->state != SPOOL_PENDING || hr->claimed)
             continue;
-        if (hr->rec.next_attempt_ns < best) {
-            best = hr->rec.next_attempt_ns;
+        if (hr->next_attempt_ns < best) {
+            best = hr->next_attempt_ns;
             pick = &s->entries[i];
         }
     }
@@ -860,7 +889,7 @@ bool spool_claim(struct spool *s, size_t hook, int64_t now_ns, struct spool_work
         snprintf(out->id, sizeof out->id, "%s", pick->id);
         out->hook = hook;
         out->created_ns = pick->created_ns;
-        out->rec = pick->hooks[hook].rec;
+        hookrec_get(&pick->hooks[hook], &out->rec);
         claimed = true;
     } else {
         *next_ns = best;
@@ -899,12 +928,12 @@ index:
     struct entry *e = hook < s->nhooks ? find(s, id) : NULL;
     if (e) {
         struct hookrec *hr = &e->hooks[hook];
-        hr->rec = *rec;
+        hookrec_set(hr, rec);
         hr->claimed = false;
         if (rc == 0) {
             e->bytes = e->bytes - hr->file_bytes + len;
             s->bytes = s->bytes - hr->file_bytes + len;
-            hr->file_bytes = len;
+            hr->file_bytes = (uint32_t)len;
         }
     } else if (rc == 0) {
         rc = -ENOENT;
@@ -930,13 +959,13 @@ size_t spool_pending(struct spool *s, struct spool_work *out, size_t max)
     for (size_t i = 0; i < s->n; i++) {
         const struct entry *e = &s->entries[i];
         for (size_t h = 0; h < s->nhooks; h++) {
-            if (e->hooks[h].rec.state != SPOOL_PENDING)
+            if (e->hooks[h].state != SPOOL_PENDING)
                 continue;
             if (n < max) {
                 snprintf(out[n].id, sizeof out[n].id, "%s", e->id);
                 out[n].hook = h;
                 out[n].created_ns = e->created_ns;
-                out[n].rec = e->hooks[h].rec;
+                hookrec_get(&e->hooks[h], &out[n].rec);
             }
             n++;
         }

@@ -69,7 +69,8 @@ struct spool_work {
     char id[SPOOL_ID_MAX];
     size_t hook;
     int64_t created_ns;      /* wall clock of spool_put */
-    struct spool_record rec; /* as it is now */
+    struct spool_record rec; /* as it is now, but for last_error: "" (it stays on disk,
+                                where spool_record_read finds it) */
 };
 
 struct spool_counters {

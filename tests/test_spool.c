@@ -364,7 +364,9 @@ Test(spool, reopen_resumes_pending_deliveries_oldest_first)
     }
     cr_expect_eq(all[0].rec.attempts, 1);
     cr_expect_eq(all[0].rec.last_status, 503);
-    cr_expect_str_eq(all[0].rec.last_error, "HTTP 503");
+    cr_expect_str_eq(all[0].rec.last_error, "", "the index does not keep the text");
+    cr_assert_eq(spool_record_read(s, "a", 1, &r), 0);
+    cr_expect_str_eq(r.last_error, "HTTP 503");
     cr_expect_eq(all[1].created_ns, T0 + 2 * S, "creation time survives the restart");
 
     /* claim order on hook 1: b (due since T0+2s), c, then a at T0+60s */
