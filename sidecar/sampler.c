@@ -685,7 +685,11 @@ static void name_thread(struct capture *c, struct thr *t)
     t->named = true;
 }
 
-/* Stop one thread, take its stack, let it go. */
+/* Stop one thread, take its stack, let it go. The stop is counted from
+ * the interrupt to the resume: an upper bound, which also holds the time
+ * the thread took to reach the stop (an inter-processor interrupt; on a
+ * machine with more runnable threads than CPUs, its wait for a CPU), so on
+ * a crowded machine the governor errs towards fewer samples. */
 static void sample_one(struct capture *c, int tid, int64_t t_ns)
 {
     /* the timer is set and cleared outside the stop: two syscalls fewer in it */

@@ -38,7 +38,11 @@
 #define UNIT_ITERS 20000UL
 #define MAX_THREADS 64
 
+#ifdef __clang__
+#define BURN __attribute__((noinline)) /* clang does not clone functions across calls */
+#else
 #define BURN __attribute__((noinline, noclone))
+#endif
 
 struct slot {
     volatile uint64_t rounds;
