@@ -179,6 +179,12 @@ struct instance *collector_at(struct collector *c, size_t i)
     return i < c->ninst ? c->inst[i] : NULL;
 }
 
+void collector_set_config(struct collector *c, const struct config *cfg)
+{
+    c->cfg = cfg;
+    discover_set_config(c->disc, cfg);
+}
+
 void collector_set_rules(struct collector *c, const struct rule_spec *rules, size_t n)
 {
     memset(c->need, 0, sizeof c->need);

@@ -104,6 +104,10 @@ void collector_set_errors(struct collector *c, size_t target, double per_min);
 size_t collector_count(const struct collector *c);
 struct instance *collector_at(struct collector *c, size_t i);
 
+/* A reloaded config with the same targets (same names, matches and logs, in
+ * the same order): the collector borrows it from now on. */
+void collector_set_config(struct collector *c, const struct config *cfg);
+
 /* The rules in force: metrics they read are measured at every poll; the
  * others (fds, cgroup values) every few polls, carried in between. Called by
  * collector_new with the config's rules, and again on reload. */

@@ -386,8 +386,9 @@ static void get_labels(struct walk *w, const struct ynode *n, const char *what,
 
 /* ---- targets ----------------------------------------------------------- */
 
-static const char *const top_keys[] = {"version", "poll_interval", "history",
-                                       "targets", "rules",         "alert"};
+static const char *const top_keys[] = {"version", "poll_interval", "history", "targets",
+                                       "rules",   "alert",         "listen",  "capture_token",
+                                       "dac_read_search"};
 static const char *const target_keys[] = {"name", "match", "labels", "logs"};
 static const char *const match_keys[] = {"pid", "pid_file", "process", "cgroup"};
 static const char *const log_keys[] = {"path", "format", "error_pattern"};
@@ -899,6 +900,34 @@ static void parse_alert(struct walk *w, const struct ynode *n, struct alert_spec
 
 /* ---- top level --------------------------------------------------------- */
 
+/* `listen: HOST:PORT` for the HTTP endpoint: an IPv4 address (or localhost)
+ * and a port. */
+static void check_listen(struct walk *w, const struct ynode *n, const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    unsigned a, b, c4, d, port;
+    char tail;
+    bool host_ok = false;
+    if (colon) {
+        size_t hl = (size_t)(colon - s);
+        host_ok = (hl == 9 && strncmp(s, "localhost", 9) == 0) ||
+                  (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c4, &d, &tail) == 5 && tail == ':' &&
+                   a < 256 && b < 256 && c4 < 256 && d < 256);
+    }
+    if (!colon || !host_ok) {
+        err_at(w, n, "listen '%s' must be IPV4:PORT, such as 127.0.0.1:9464 or 0.0.0.0:9464", s);
+        return;
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end || p < 0 || p > 65535) {
+        err_at(w, n, "listen '%s': the port must be 0 to 65535", s);
+        return;
+    }
+    port = (unsigned)p;
+    (void)port;
+}
+
 static void parse_top(struct walk *w, const struct ynode *root)
 {
     struct config *c = w->cfg;
@@ -953,6 +982,22 @@ static void parse_top(struct walk *w, const struct ynode *root)
             }
         }
     }
+
+    v = ynode_map_get(root, "listen");
+    if (v && get_string(w, v, "listen", &c->listen))
+        check_listen(w, v, c->listen);
+    v = ynode_map_get(root, "capture_token");
+    if (v && get_string(w, v, "capture_token", &c->capture_token)) {
+        if (c->capture_token[0] == '\0') {
+            free(c->capture_token); /* "${TOKEN:-}" left empty: on-demand captures off */
+            c->capture_token = NULL;
+        } else if (strlen(c->capture_token) < 16) {
+            err_at(w, v, "capture_token is shorter than 16 characters: too easy to guess");
+        }
+    }
+    v = ynode_map_get(root, "dac_read_search");
+    if (v)
+        get_bool(w, v, "dac_read_search", &c->dac_read_search);
 
     c->alert.max_captures_per_hour = 6;
     c->alert.spool_max_bytes = CONFIG_DEFAULT_SPOOL_MAX_BYTES;
@@ -1095,6 +1140,8 @@ void config_free(struct config *c)
         free(c->alert.redact[i]);
     free(c->alert.redact);
     free(c->alert.spool_dir);
+    free(c->listen);
+    free(c->capture_token);
     free(c->path);
     free(c);
 }

@@ -96,6 +96,9 @@ struct config {
     struct rule_spec *rules;     /* owned */
     size_t nrules;
     struct alert_spec alert;
+    char *listen;             /* owned: "HOST:PORT" of the HTTP endpoint, NULL: off */
+    char *capture_token;      /* owned: bearer token of POST /capture, NULL: refused */
+    bool dac_read_search;     /* keep CAP_DAC_READ_SEARCH (logs of other users) */
 };
 
 /* Parse a rules file held in buf[0..len). name is used for nothing but

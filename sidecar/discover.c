@@ -41,6 +41,11 @@ struct discover *discover_new(const struct config *cfg)
     return d;
 }
 
+void discover_set_config(struct discover *d, const struct config *cfg)
+{
+    d->cfg = cfg;
+}
+
 void discover_free(struct discover *d)
 {
     if (!d)

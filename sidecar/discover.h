@@ -27,6 +27,9 @@ struct discover_result {
 struct discover *discover_new(const struct config *cfg);
 void discover_free(struct discover *d);
 
+/* Borrow a reloaded config with the same targets. */
+void discover_set_config(struct discover *d, const struct config *cfg);
+
 /* Scan; res must have cfg->ntargets entries. Returns 0 or a negative errno
  * when /proc cannot be listed. */
 int discover_scan(struct discover *d, struct discover_result *res)

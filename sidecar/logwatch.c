@@ -48,6 +48,16 @@ struct logwatch *logwatch_new(const struct config *cfg, char *err, size_t errlen
     return lw;
 }
 
+void logwatch_set_config(struct logwatch *lw, const struct config *cfg)
+{
+    lw->cfg = cfg;
+    size_t k = 0;
+    for (size_t t = 0; t < cfg->ntargets; t++) {
+        for (size_t i = 0; i < cfg->targets[t].nlogs && k < lw->nlogs; i++, k++)
+            lw->logs[k].spec = &cfg->targets[t].logs[i];
+    }
+}
+
 void logwatch_free(struct logwatch *lw)
 {
     if (!lw)

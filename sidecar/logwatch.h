@@ -21,6 +21,9 @@ struct logwatch;
 struct logwatch *logwatch_new(const struct config *cfg, char *err, size_t errlen);
 void logwatch_free(struct logwatch *lw);
 
+/* Borrow a reloaded config whose targets and logs are the same. */
+void logwatch_set_config(struct logwatch *lw, const struct config *cfg);
+
 /* The process of target t is now pid (0: none is running). Followers whose
  * resolved path changes are started again. */
 void logwatch_target_pid(struct logwatch *lw, size_t target, int pid);

@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"check", cmd_check, "validate rules files (FILE:LINE:COL: message for each mistake)"},
     {"status", cmd_status, "show the processes a rules file matches, their metrics and rules"},
     {"record", cmd_record, "capture a CPU profile of a process (or a command) and write it"},
+    {"run", cmd_run, "watch the targets, evaluate the rules, capture and deliver alerts"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a command's (help COMMAND)"},
 };

@@ -592,6 +592,18 @@ void engine_slot_remove(struct engine *e, int slot)
         slot_fini(e, sl);
 }
 
+enum suppress_reason engine_try_capture(struct engine *e, int slot, int64_t now_ns)
+{
+    struct slot *sl = get_slot(e, slot);
+    if (!sl || sl->busy)
+        return SUPPRESS_COOLDOWN;
+    if (!budget_left(e, now_ns))
+        return SUPPRESS_BUDGET;
+    budget_take(e, now_ns);
+    sl->busy = true;
+    return SUPPRESS_NONE;
+}
+
 void engine_capture_done(struct engine *e, int slot)
 {
     struct slot *sl = get_slot(e, slot);

@@ -150,6 +150,12 @@ void engine_slot_remove(struct engine *e, int slot);
 size_t engine_slot_restarted(struct engine *e, int slot, int64_t now_ns, int64_t wall_ns,
                              const struct event **events);
 
+/* An on-demand capture on a slot: granted when no capture runs there and the
+ * budget has room, in which case the slot is busy until engine_capture_done.
+ * Returns SUPPRESS_NONE when granted, else why not (SUPPRESS_BUDGET, or
+ * SUPPRESS_COOLDOWN standing for "a capture is already running"). */
+enum suppress_reason engine_try_capture(struct engine *e, int slot, int64_t now_ns);
+
 /* A capture the engine asked for on this slot has finished (or failed). */
 void engine_capture_done(struct engine *e, int slot);
 
