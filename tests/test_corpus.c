@@ -1,6 +1,6 @@
 /* tests/test_corpus.c - the corpus of malformed rules files in tests/config/bad/.
  *
- * Each file NN-short-name.yaml opens with one or more comment lines
+ * Each file NN-short-name.yaml (NN: two digits or more) opens with one or more comment lines
  *     # expect: LINE:COL: message substring
  * and config_load must reject it with, for every such line, a diagnostic at
  * exactly that line and column whose message contains the substring. A few
@@ -154,11 +154,10 @@ Test(corpus, dir_listed_holds_enough_files_each_with_expect_lines)
         struct corpus_file f;
         corpus_read(g.gl_pathv[i], &f);
         cr_expect_geq(f.nexpects, 1, "%s: no '# expect: LINE:COL: text' line", f.name);
-        /* NN-short-name.yaml */
-        size_t n = strlen(f.name);
-        bool named = n > 8 && f.name[0] >= '0' && f.name[0] <= '9' && f.name[1] >= '0' &&
-                     f.name[1] <= '9' && f.name[2] == '-' &&
-                     strspn(f.name + 3, "abcdefghijklmnopqrstuvwxyz0123456789-") == n - 8;
+        /* NN-short-name.yaml (two digits or more) */
+        size_t n = strlen(f.name), d = strspn(f.name, "0123456789");
+        bool named = d >= 2 && n > d + 6 && f.name[d] == '-' &&
+                     strspn(f.name + d + 1, "abcdefghijklmnopqrstuvwxyz0123456789-") == n - d - 6;
         cr_expect(named, "%s: name is not NN-short-name.yaml", f.name);
     }
     globfree(&g);
