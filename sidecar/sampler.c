@@ -54,6 +54,7 @@
     (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC)
 #define STOP_TIMEOUT_NS (20LL * 1000000LL)       /* a running thread stops in microseconds */
 #define DETACH_TIMEOUT_NS (3LL * 1000000000LL)   /* for all threads together */
+#define NAP_NS (1000000LL)                        /* longest sleep of a polling wait */
 #define CHECK_INTERVAL_NS (200LL * 1000000LL)    /* tracer, cgroup memory */
 #define GOVERNOR_WINDOW_NS (500LL * 1000000LL)
 #define DEFAULT_DSTATE_NS (1000LL * 1000000LL)
@@ -449,6 +450,15 @@ static void disarm(struct capture *c)
     }
 }
 
+/* wait_event for loops that poll one thread: SIGCHLD goes to the process,
+ * and when the capture runs on a worker thread another thread may take it,
+ * so never sleep more than a millisecond on it. */
+static void nap(struct capture *c, int64_t deadline)
+{
+    int64_t soon = mono_ns() + NAP_NS;
+    wait_event(c, deadline < soon ? deadline : soon);
+}
+
 /* Wait until tid takes the stop we asked for with PTRACE_INTERRUPT. Other
  * stops on the way (a signal, a clone) are handled and resumed. Returns
  * true with the thread stopped, false when it exited or did not stop in
@@ -500,7 +510,7 @@ static bool wait_stop(struct capture *c, int tid, int64_t deadline)
             return false;
         if (mono_ns() >= deadline)
             return false;
-        wait_event(c, deadline);
+        nap(c, deadline);
     }
 }
 
@@ -607,7 +617,7 @@ static void detach_all(struct capture *c)
                 t = find_thr(c, tid);
                 if (!t || t->stopped || mono_ns() >= deadline)
                     break;
-                wait_event(c, deadline);
+                nap(c, deadline);
             }
             if (!t)
                 continue;
@@ -627,7 +637,7 @@ static void detach_all(struct capture *c)
             pid_t r = waitpid(child, &st, __WALL | WNOHANG);
             if (r == child || (r == -1 && errno != EINTR))
                 break;
-            wait_event(c, until);
+            nap(c, until);
         }
         ptrace(PTRACE_DETACH, child, NULL, NULL);
     }
@@ -966,7 +976,10 @@ int sampler_capture(const struct sampler_opts *o, struct profile **out, char *er
     int rc = check_opts(o, err, errlen);
     if (rc < 0)
         return rc;
-    struct capture c = {.o = o, .pid = o->pid, .self = getpid(), .rate = o->rate_hz};
+    /* the tracer is the thread that seizes: TracerPid names its tid, which
+     * is not getpid() when the caller is a worker thread (the daemon) */
+    struct capture c = {.o = o, .pid = o->pid, .self = (int)syscall(SYS_gettid),
+                        .rate = o->rate_hz};
     c.interval_ns = 1000000000LL / o->rate_hz;
 
     int leader_tracer = tracer_of(o->pid, o->pid);

@@ -65,6 +65,10 @@ int sampler_capture(const struct sampler_opts *o, struct profile **out, char *er
  * events with waitid/waitpid(__WALL). It never reaps a child of the caller
  * that is not a tracee (a WNOWAIT peek comes first), except the target
  * itself when it is the caller's child and exits (see target_status).
+ * Tracees' SIGCHLD goes to the process: when other threads of the caller
+ * do not block it, the capture still works but notices a signal on its way
+ * to the target (held in a ptrace stop until passed on) at its next tick
+ * rather than at once; blocking SIGCHLD in every thread avoids that.
  * While it runs it also holds SIGRTMAX - 1 (a no-op handler, for a timer
  * that bounds each wait for a stop; the old action is restored) and, when
  * allowed, runs the calling thread at nice -10: a stopped target thread

@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -632,6 +633,48 @@ Test(sampler, stop_flag_ends_the_capture_early_with_a_note)
     cr_expect(has_note(p, "on request"));
     assert_untouched(c.pid);
     profile_free(p);
+    child_stop(&c);
+}
+
+struct worker_capture {
+    int pid;
+    int rc;
+    struct profile *p;
+    char err[256];
+};
+
+static void *capture_on_worker(void *arg)
+{
+    struct worker_capture *w = arg;
+    struct sampler_opts o = {.pid = w->pid, .mode = PROFILE_TYPE_CPU, .rate_hz = 99,
+                             .duration_ns = 1500000000LL, .max_stopped = 0.25};
+    w->rc = sampler_capture(&o, &w->p, w->err, sizeof w->err);
+    return NULL;
+}
+
+Test(sampler, capture_on_a_worker_thread_detaches_everything)
+{
+    /* the daemon captures on a worker thread: the tracer is that thread
+     * (TracerPid names its tid), and SIGCHLD may go to the main thread */
+    struct child c;
+    char *argv[] = {(char *)child_target("split"), "--threads", "2", NULL};
+    start_target(&c, argv);
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
+    struct worker_capture w = {.pid = c.pid};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, capture_on_worker, &w), 0);
+    int64_t t0 = mono_ms();
+    pthread_join(th, NULL);
+    skip_or_fail_eperm(w.rc, w.err);
+    cr_assert_eq(w.rc, 0, "%s", w.err);
+    cr_expect_lt(mono_ms() - t0, 5000, "the capture and its detach were slow");
+    cr_expect_eq(w.p->threads_skipped, 0, "our own threads counted as another tracer's");
+    cr_expect(!w.p->aborted, "aborted: a tracer of our own taken for another");
+    cr_expect_gt(w.p->nsamples, 50);
+    assert_untouched(c.pid);
+    profile_free(w.p);
     child_stop(&c);
 }
 
