@@ -8,6 +8,7 @@ set -euo pipefail
 # Build: compiler, CMake, pkg-config and the -dev packages found with pkg-config.
 # Tests: Criterion, clang's libFuzzer runtime, Go's pprof (golang-go) to read our
 # pprof output back, yamllint for the manifests, procps/util-linux for test targets.
+# Benchmarks: linux-perf (the sampler is measured against perf record).
 PACKAGES=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
     libproc2-dev libcurl4-openssl-dev libyaml-dev libunwind-dev libcriterion-dev
@@ -15,7 +16,7 @@ PACKAGES=(
     protobuf-c-compiler libmicrohttpd-dev libcap-dev libelf-dev libdw-dev
     libiberty-dev
     golang-go yamllint procps util-linux python3 python3-yaml python3-jsonschema
-    curl ca-certificates
+    curl ca-certificates linux-perf
 )
 
 missing=()
