@@ -157,7 +157,8 @@ Test(collector, cpu_one_thread_burner_reads_85_to_105, .timeout = 30)
     if (truth >= 90.0)
         cr_assert(cpu >= 85.0 && cpu <= 105.0, "one spinning thread reads %.1f%%", cpu);
     else
-        cr_log_warn("machine busy: the burner got %.1f%% of a core; range check skipped", truth);
+        /* cr_log_info: Criterion exits 1 after any warning */
+        cr_log_info("machine busy: the burner got %.1f%% of a core; range check skipped", truth);
     cr_assert_gt(last(in, METRIC_CPU_LIMIT), 0.0);
     cr_assert_leq(last(in, METRIC_CPU_LIMIT), cpu + 0.01, "cpu_limit divides by >= 1 CPU");
     collector_free(c);
