@@ -694,12 +694,6 @@ int daemon_run(const struct daemon_opts *o)
     }
     diag_fini(&diags);
 
-    /* open what needs privileges, then keep only what the work needs */
-    d->alert = alerter_new(d->cfg, err, sizeof err);
-    if (!d->alert) {
-        slog(SLOG_ERROR, "cannot start alert delivery", "error", err, NULL);
-        goto out;
-    }
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGHUP);
@@ -718,6 +712,15 @@ int daemon_run(const struct daemon_opts *o)
     }
     slog(SLOG_INFO, "starting", "version", STAKEOUT_VERSION, "rules", o->config_path,
          "capabilities", kept, NULL);
+    /* only now: alerter_new starts the delivery thread, which must inherit
+     * the blocked signals (SIGHUP or SIGTERM delivered to it would kill the
+     * daemon) and the reduced capabilities (they are per thread). The spool
+     * is written without privileges from here on anyway. */
+    d->alert = alerter_new(d->cfg, err, sizeof err);
+    if (!d->alert) {
+        slog(SLOG_ERROR, "cannot start alert delivery", "error", err, NULL);
+        goto out;
+    }
 
     d->coll = collector_new(d->cfg);
     struct engine_params p = {d->cfg->rules, d->cfg->nrules, d->cfg->poll_interval_ns,
