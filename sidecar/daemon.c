@@ -433,10 +433,16 @@ static void metrics_text(struct daemon *d, struct strbuf *b)
     }
     promtext_family(b, "stakeout_target_restarts_total", "Restarts seen of the target's process",
                     PROMTEXT_COUNTER);
-    for (size_t i = 0; i < collector_count(d->coll); i++) {
-        struct instance *in = collector_at(d->coll, i);
-        const char *l[] = {"target", target_name(d, in), NULL};
-        promtext_sample(b, "stakeout_target_restarts_total", l, in->restarts);
+    /* one series per target: its processes' restarts summed (a series per
+     * instance would repeat the same labels, which Prometheus rejects) */
+    for (size_t t = 0; t < cfg->ntargets; t++) {
+        unsigned long restarts = 0;
+        for (size_t i = 0; i < collector_count(d->coll); i++) {
+            if (collector_at(d->coll, i)->target == t)
+                restarts += collector_at(d->coll, i)->restarts;
+        }
+        const char *l[] = {"target", cfg->targets[t].name, NULL};
+        promtext_sample(b, "stakeout_target_restarts_total", l, (double)restarts);
     }
     promtext_family(b, "stakeout_rule_state",
                     "State of a rule for a process: 0 inactive, 1 pending, 2 firing, 3 resolved",
