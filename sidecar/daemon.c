@@ -548,12 +548,13 @@ static bool token_ok(const struct daemon *d, const struct http_req *req)
     const char *auth = http_req_header(req, "Authorization");
     if (!want || !want[0] || !auth || strncmp(auth, "Bearer ", 7) != 0)
         return false;
-    /* constant time over the token's length */
+    /* constant time over the token's length; never past the end of a
+     * shorter header value */
     const char *got = auth + 7;
-    size_t n = strlen(want);
-    unsigned char diff = strlen(got) != n;
+    size_t n = strlen(want), glen = strlen(got);
+    unsigned char diff = glen != n;
     for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)(want[i] ^ (got[i] ? got[i] : 0));
+        diff |= (unsigned char)(want[i] ^ (i < glen ? got[i] : 0));
     return diff == 0;
 }
 
