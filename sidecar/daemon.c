@@ -93,7 +93,10 @@ static void add_slot(struct daemon *d, struct instance *in)
 {
     char label[128];
     snprintf(label, sizeof label, "%s:%d", target_name(d, in), in->pid);
+    /* under the lock: the engine may move its slots, which the HTTP thread reads */
+    pthread_mutex_lock(&d->lock);
     in->slot = engine_slot_add(d->eng, target_name(d, in), label);
+    pthread_mutex_unlock(&d->lock);
 }
 
 /* Events of the engine for one instance: alerts, captures, suppressions. */
@@ -176,7 +179,9 @@ static void on_collector_events(struct daemon *d, const struct coll_event *ev, s
             slog(SLOG_WARN, "target restarted", "target", target_name(d, in), "old_pid", oldp,
                  "new_pid", newp, "reason", e->reason, NULL);
             const struct event *eev;
+            pthread_mutex_lock(&d->lock);
             size_t k = engine_slot_restarted(d->eng, in->slot, now, wall, &eev);
+            pthread_mutex_unlock(&d->lock);
             on_engine_events(d, in, eev, k, now, wall);
             logwatch_target_pid(d->logs, in->target, in->pid);
             alerter_restart(d->alert, d->cfg, in, e, now, wall);
