@@ -233,6 +233,11 @@ void capturer_free(struct capturer *c)
 
 void capturer_set_engine(struct capturer *c, struct engine *eng)
 {
+    /* the slots of jobs under way belong to the old engine */
+    pthread_mutex_lock(&c->mu);
+    for (struct job *j = c->head; j; j = j->next)
+        j->slot = -1;
+    pthread_mutex_unlock(&c->mu);
     c->eng = eng;
 }
 
@@ -295,6 +300,18 @@ static struct instance *find_instance(struct collector *coll, size_t target, int
     return NULL;
 }
 
+/* The instance that owns an engine slot: the same across restarts of its
+ * process, when the pid changes. */
+static struct instance *slot_owner(struct collector *coll, size_t target, int slot)
+{
+    for (size_t i = 0; i < collector_count(coll); i++) {
+        struct instance *in = collector_at(coll, i);
+        if (in->target == target && in->slot == slot)
+            return in;
+    }
+    return NULL;
+}
+
 void capturer_collect(struct capturer *c, const struct config *cfg, struct collector *coll,
                       int64_t now_ns, int64_t wall_ns)
 {
@@ -347,10 +364,12 @@ void capturer_collect(struct capturer *c, const struct config *cfg, struct colle
 
         /* the instance may be gone (exited, reload): the alert still goes out
          * when it can be described */
-        struct instance *in = cfg && coll && j->target < cfg->ntargets
-                                  ? find_instance(coll, j->target, j->pid)
-                                  : NULL;
-        if (in && j->slot == in->slot) {
+        bool known = cfg && coll && j->target < cfg->ntargets;
+        struct instance *in = known ? find_instance(coll, j->target, j->pid) : NULL;
+        /* the slot is released even when its process restarted meanwhile
+         * (a new pid): otherwise it stays busy and the target is never
+         * captured again */
+        if (known && j->slot >= 0 && slot_owner(coll, j->target, j->slot)) {
             pthread_mutex_lock(c->dlock);
             engine_capture_done(c->eng, j->slot);
             pthread_mutex_unlock(c->dlock);

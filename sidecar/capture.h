@@ -31,7 +31,8 @@ struct capturer *capturer_new(struct engine *eng, struct alerter *al, pthread_mu
 /* Abort what runs, drop what waits, join the worker. NULL does nothing. */
 void capturer_free(struct capturer *c);
 
-/* The engine was replaced (reload with new targets). */
+/* The engine was replaced (reload with new targets): captures under way
+ * finish, but release no slot of the new engine. */
 void capturer_set_engine(struct capturer *c, struct engine *eng);
 
 /* Queue a capture of in's process for event e (copied), as cs says. The

@@ -361,11 +361,11 @@ static void reload(struct daemon *d)
         struct engine_params p = {next->rules, next->nrules, next->poll_interval_ns,
                                   next->alert.max_captures_per_hour, (uint64_t)wall_ns()};
         d->eng = engine_new(&p);
+        capturer_set_engine(d->cap, d->eng);
         slog(SLOG_INFO, "rules reloaded with new targets: watching starts afresh", "file",
              d->opts->config_path, NULL);
     }
     alerter_set_config(d->alert, next);
-    capturer_set_engine(d->cap, d->eng);
     config_free(d->cfg);
     d->cfg = next;
     d->last_reload_ok = true;
