@@ -1,6 +1,7 @@
 /* sidecar/perfmap.c - JIT names from perf map text; see perfmap.h. */
 #include "perfmap.h"
 
+#include "procparse.h"
 #include "xalloc.h"
 
 #include <stdbool.h>
@@ -47,29 +48,12 @@ void perfmap_free(struct perfmap *m)
 static bool parse_hex(const char **s, const char *end, uint64_t *out)
 {
     const char *p = *s;
-    uint64_t v = 0;
-    size_t digits = 0;
 
     if (end - p >= 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
         p += 2;
-    for (; p < end; p++, digits++) {
-        unsigned d;
-        if (*p >= '0' && *p <= '9')
-            d = (unsigned)(*p - '0');
-        else if (*p >= 'a' && *p <= 'f')
-            d = (unsigned)(*p - 'a' + 10);
-        else if (*p >= 'A' && *p <= 'F')
-            d = (unsigned)(*p - 'A' + 10);
-        else
-            break;
-        if (v >> 60)
-            return false;
-        v = (v << 4) | d;
-    }
-    if (digits == 0)
+    if (!procparse_hex(&p, end, out))
         return false;
     *s = p;
-    *out = v;
     return true;
 }
 

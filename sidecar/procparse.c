@@ -201,6 +201,64 @@ static bool parse_decimal(struct span s, double *out)
     return true;
 }
 
+/* The value of the hex digit c, -1 when c is not one. */
+static int hex_value(char c)
+{
+    if (is_digit(c))
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool procparse_hex(const char **s, const char *end, uint64_t *out)
+{
+    const char *p = *s;
+    uint64_t v = 0;
+
+    for (; p < end; p++) {
+        int d = hex_value(*p);
+        if (d < 0)
+            break;
+        if (v >> 60)
+            return false;
+        v = v << 4 | (uint64_t)d;
+    }
+    if (p == *s)
+        return false;
+    *s = p;
+    *out = v;
+    return true;
+}
+
+bool procparse_dec(const char **s, const char *end, uint64_t *out)
+{
+    const char *p = *s;
+    uint64_t v = 0;
+
+    for (; p < end && is_digit(*p); p++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == *s)
+        return false;
+    *s = p;
+    *out = v;
+    return true;
+}
+
+/* The character c at *s, which moves past it. False when it is not there. */
+static bool take_char(const char **s, const char *end, char c)
+{
+    if (*s >= end || **s != c)
+        return false;
+    (*s)++;
+    return true;
+}
+
 /* ---- /proc/PID/status -------------------------------------------------- */
 
 /* "  1752 kB" -> 1752 * 1024. The unit is required: a value without it is
@@ -439,6 +497,49 @@ int procparse_cgroup(const char *buf, size_t n, struct proc_cgroup *out)
     *out = cg;
     return 0;
 }
+
+/* ---- /proc/PID/maps ---------------------------------------------------- */
+
+int procparse_maps_line(const char *line, size_t n, struct proc_map *out)
+{
+    static const char deleted[] = " (deleted)";
+    const size_t deleted_len = sizeof deleted - 1;
+    const char *p = line, *end = line + n;
+    struct proc_map m = {0};
+    uint64_t major, minor;
+
+    if (n > 0 && end[-1] == '\n')
+        end--;
+    if (!procparse_hex(&p, end, &m.start) || !take_char(&p, end, '-') ||
+        !procparse_hex(&p, end, &m.end) || !take_char(&p, end, ' ') || end - p < 5)
+        return -EINVAL;
+    memcpy(m.perms, p, 4);
+    m.perms[4] = '\0';
+    p += 4;
+    if (!take_char(&p, end, ' ') || !procparse_hex(&p, end, &m.offset) ||
+        !take_char(&p, end, ' ') || !procparse_hex(&p, end, &major) || !take_char(&p, end, ':') ||
+        !procparse_hex(&p, end, &minor) || !take_char(&p, end, ' ') ||
+        !procparse_dec(&p, end, &m.inode))
+        return -EINVAL;
+    /* the inode ends at a blank or at the end: "12abc" is not an inode */
+    if (p < end && *p != ' ')
+        return -EINVAL;
+    if (m.start >= m.end || major > UINT32_MAX || minor > UINT32_MAX)
+        return -EINVAL;
+    m.dev = major << 32 | minor;
+    while (p < end && *p == ' ')
+        p++;
+    m.path = p;
+    m.path_len = (size_t)(end - p);
+    if (m.path_len > deleted_len && memcmp(end - deleted_len, deleted, deleted_len) == 0) {
+        m.path_len -= deleted_len;
+        m.deleted = true;
+    }
+    *out = m;
+    return 0;
+}
+
+/* ---- container ids ----------------------------------------------------- */
 
 static bool is_hex(char c)
 {

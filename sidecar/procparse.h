@@ -3,8 +3,9 @@
  * Owns nothing (outputs are caller structs; strings are copied into fixed
  * buffers). Pure: every function parses a buffer the caller has read, so
  * each is unit-tested on recorded text. Reading is in cgroup.c and
- * collector.c. All parsers are bounds-checked and never read past n; a
- * missing field leaves its "have" flag false rather than failing.
+ * collector.c (maps: stackwalk.c, symbols.c). All parsers are bounds-checked
+ * and never read past n; a missing field leaves its "have" flag false rather
+ * than failing.
  *
  * buf need not be NUL-terminated. A short read can cut a file anywhere, so in
  * files of several lines the text after the last '\n' is ignored (it may end
@@ -17,6 +18,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Number scanners, for the maps parser here, perfmap.c and the NSpid line in
+ * symbols.c: the hex (no "0x") or decimal digits at *s, before end. True
+ * with the value in *out and *s moved past the digits; false, with neither
+ * written, when there is no digit or the value does not fit 64 bits (the
+ * decimal one refuses anything above UINT64_MAX - 6). */
+bool procparse_hex(const char **s, const char *end, uint64_t *out)
+    __attribute__((warn_unused_result));
+bool procparse_dec(const char **s, const char *end, uint64_t *out)
+    __attribute__((warn_unused_result));
 
 /* /proc/PID/status: the fields libproc2's stat items do not give us. Sizes in
  * bytes (the file says kB). Fields absent from the text stay 0 (kernel
@@ -65,6 +76,25 @@ struct proc_cgroup {
 };
 
 int procparse_cgroup(const char *buf, size_t n, struct proc_cgroup *out)
+    __attribute__((warn_unused_result));
+
+/* One line of /proc/PID/maps, "START-END PERMS OFFSET MAJ:MIN INODE [PATH]",
+ * with or without its '\n' (the caller splits the file into lines). path
+ * points into line (not NUL-terminated: path_len bytes, 0 for anonymous
+ * memory), without the " (deleted)" the kernel appends to unlinked files.
+ * -EINVAL when a field is missing or malformed, a device number does not fit
+ * 32 bits, or start >= end. */
+struct proc_map {
+    uint64_t start, end, offset;
+    uint64_t dev;              /* MAJ << 32 | MIN */
+    uint64_t inode;
+    char perms[5];             /* "r-xp" */
+    const char *path;          /* borrowed from line */
+    size_t path_len;
+    bool deleted;              /* the path had " (deleted)" after it */
+};
+
+int procparse_maps_line(const char *line, size_t n, struct proc_map *out)
     __attribute__((warn_unused_result));
 
 /* A container id in a cgroup path: the last 64-hex-digit run (docker,

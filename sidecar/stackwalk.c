@@ -22,6 +22,7 @@
  * registers back to libunwind, so DWARF resumes where it can. */
 #include "stackwalk.h"
 
+#include "procparse.h"
 #include "xalloc.h"
 
 #include <elf.h>
@@ -135,88 +136,6 @@ static int64_t mono_ns(void)
 
 /* ---- /proc/PID/maps ---- */
 
-static bool parse_hex(const char **p, const char *end, uint64_t *out)
-{
-    uint64_t v = 0;
-    const char *s = *p;
-    while (s < end) {
-        int d;
-        if (*s >= '0' && *s <= '9')
-            d = *s - '0';
-        else if (*s >= 'a' && *s <= 'f')
-            d = *s - 'a' + 10;
-        else if (*s >= 'A' && *s <= 'F')
-            d = *s - 'A' + 10;
-        else
-            break;
-        if (v >> 60)
-            return false;
-        v = v << 4 | (uint64_t)d;
-        s++;
-    }
-    if (s == *p)
-        return false;
-    *p = s;
-    *out = v;
-    return true;
-}
-
-static bool parse_dec(const char **p, const char *end, uint64_t *out)
-{
-    uint64_t v = 0;
-    const char *s = *p;
-    while (s < end && *s >= '0' && *s <= '9') {
-        if (v > (UINT64_MAX - 9) / 10)
-            return false;
-        v = v * 10 + (uint64_t)(*s - '0');
-        s++;
-    }
-    if (s == *p)
-        return false;
-    *p = s;
-    *out = v;
-    return true;
-}
-
-static bool expect(const char **p, const char *end, char c)
-{
-    if (*p >= end || **p != c)
-        return false;
-    (*p)++;
-    return true;
-}
-
-int stackwalk_parse_maps_line(const char *line, size_t n, struct stackwalk_map *out)
-{
-    const char *p = line, *end = line + n;
-    struct stackwalk_map m = {0};
-    uint64_t maj, min;
-    if (!parse_hex(&p, end, &m.start) || !expect(&p, end, '-') || !parse_hex(&p, end, &m.end) ||
-        !expect(&p, end, ' '))
-        return -EINVAL;
-    if (end - p < 5 || p[4] != ' ')
-        return -EINVAL;
-    memcpy(m.perms, p, 4);
-    m.perms[4] = '\0';
-    p += 5;
-    if (!parse_hex(&p, end, &m.offset) || !expect(&p, end, ' ') || !parse_hex(&p, end, &maj) ||
-        !expect(&p, end, ':') || !parse_hex(&p, end, &min) || !expect(&p, end, ' ') ||
-        !parse_dec(&p, end, &m.inode))
-        return -EINVAL;
-    if (m.end <= m.start)
-        return -EINVAL;
-    m.dev = maj << 32 | min;
-    while (p < end && *p == ' ')
-        p++;
-    const char *pe = end;
-    while (pe > p && (pe[-1] == '\n' || pe[-1] == '\r'))
-        pe--;
-    m.path = p;
-    m.path_len = (size_t)(pe - p);
-    *out = m;
-    return 0;
-}
-
 static int read_whole(const char *path, char **out, size_t *outlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -275,8 +194,8 @@ static int read_maps(struct stackwalk *sw)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl)
             break; /* a cut last line */
-        struct stackwalk_map m;
-        if (stackwalk_parse_maps_line(p, (size_t)(nl - p), &m) == 0) {
+        struct proc_map m;
+        if (procparse_maps_line(p, (size_t)(nl - p), &m) == 0) {
             if (n == cap) {
                 cap *= 2;
                 maps = xreallocarray(maps, cap, sizeof *maps);

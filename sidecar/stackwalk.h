@@ -74,19 +74,7 @@ uint32_t stackwalk_unwind(struct stackwalk *sw, struct stackwalk_thread *t, uint
 
 void stackwalk_get_stats(const struct stackwalk *sw, struct stackwalk_stats *out);
 
-/* Pure helpers, exposed for the unit tests. */
-
-/* Parse one line of /proc/PID/maps. Returns 0, or -EINVAL when the line is
- * not "START-END PERMS OFFSET MAJ:MIN INODE [PATH]". */
-struct stackwalk_map {
-    uint64_t start, end, offset;
-    uint64_t dev, inode;
-    char perms[5];
-    const char *path;          /* borrowed from the line; "" when anonymous */
-    size_t path_len;
-};
-int stackwalk_parse_maps_line(const char *line, size_t n, struct stackwalk_map *out)
-    __attribute__((warn_unused_result));
+/* A pure helper, exposed for the unit tests. */
 
 /* Size in bytes of a DWARF pointer encoding (DW_EH_PE_*), 0 when unsupported. */
 unsigned stackwalk_eh_enc_size(uint8_t enc);

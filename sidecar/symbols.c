@@ -9,7 +9,6 @@
  * bounded: the least recently used process record goes first, then objects
  * no process record points at. */
 #include "symbols.h"
-#include "symbols_int.h"
 
 #include "fsread.h"
 #include "perfmap.h"
@@ -87,95 +86,6 @@ struct snap {
     size_t objects, failed;
     char first_failure[320];
 };
-
-/* ---- /proc/PID/maps lines -------------------------------------------- */
-
-static bool take_hex(const char **s, const char *end, uint64_t *out)
-{
-    const char *p = *s;
-    uint64_t v = 0;
-    for (; p < end; p++) {
-        unsigned d;
-        if (*p >= '0' && *p <= '9')
-            d = (unsigned)(*p - '0');
-        else if (*p >= 'a' && *p <= 'f')
-            d = (unsigned)(*p - 'a' + 10);
-        else if (*p >= 'A' && *p <= 'F')
-            d = (unsigned)(*p - 'A' + 10);
-        else
-            break;
-        if (v >> 60)
-            return false;
-        v = (v << 4) | d;
-    }
-    if (p == *s)
-        return false;
-    *s = p;
-    *out = v;
-    return true;
-}
-
-static bool take_dec(const char **s, const char *end, uint64_t *out)
-{
-    const char *p = *s;
-    uint64_t v = 0;
-    for (; p < end && *p >= '0' && *p <= '9'; p++) {
-        if (v > (UINT64_MAX - 9) / 10)
-            return false;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    if (p == *s)
-        return false;
-    *s = p;
-    *out = v;
-    return true;
-}
-
-static bool take_char(const char **s, const char *end, char c)
-{
-    if (*s >= end || **s != c)
-        return false;
-    (*s)++;
-    return true;
-}
-
-int symbols_parse_maps_line(const char *s, size_t n, struct maps_line *out)
-{
-    static const char deleted[] = " (deleted)";
-    const char *p = s, *end = s + n;
-    struct maps_line m = {0};
-    uint64_t major, minor;
-
-    if (n > 0 && end[-1] == '\n')
-        end--;
-    if (!take_hex(&p, end, &m.start) || !take_char(&p, end, '-') || !take_hex(&p, end, &m.end) ||
-        !take_char(&p, end, ' ') || end - p < 5)
-        return -EINVAL;
-    memcpy(m.perms, p, 4);
-    m.perms[4] = '\0';
-    p += 4;
-    if (!take_char(&p, end, ' ') || !take_hex(&p, end, &m.offset) || !take_char(&p, end, ' ') ||
-        !take_hex(&p, end, &major) || !take_char(&p, end, ':') || !take_hex(&p, end, &minor) ||
-        !take_char(&p, end, ' ') || !take_dec(&p, end, &m.inode))
-        return -EINVAL;
-    if (p < end && *p != ' ')
-        return -EINVAL;
-    if (m.start >= m.end || major > UINT32_MAX || minor > UINT32_MAX)
-        return -EINVAL;
-    m.dev_major = (unsigned)major;
-    m.dev_minor = (unsigned)minor;
-    while (p < end && *p == ' ')
-        p++;
-    m.path = p;
-    m.path_len = (size_t)(end - p);
-    if (m.path_len > sizeof deleted - 1 &&
-        memcmp(end - (sizeof deleted - 1), deleted, sizeof deleted - 1) == 0) {
-        m.path_len -= sizeof deleted - 1;
-        m.deleted = true;
-    }
-    *out = m;
-    return 0;
-}
 
 /* ---- small I/O helpers --------------------------------------------- */
 
@@ -277,7 +187,7 @@ static int ns_pid(int pid)
     while (p < end) {
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
-        if (!take_dec(&p, end, &v))
+        if (!procparse_dec(&p, end, &v))
             break;
         last = v;
         any = true;
@@ -411,7 +321,7 @@ static struct symproc *proc_get(struct symcache *c, int pid, uint64_t starttime)
     return pr;
 }
 
-static void proc_bind(struct symproc *pr, const struct maps_line *ml, struct symobj *obj)
+static void proc_bind(struct symproc *pr, const struct proc_map *ml, struct symobj *obj)
 {
     for (size_t i = 0; i < pr->nb; i++) {
         struct binding *b = &pr->b[i];
@@ -492,7 +402,7 @@ static void add_debug_file(struct snap *s, struct symtab *tab)
  * offset. (Code pages are not written to, so equal bytes mean the same
  * build of the object; for when the inode cannot tell - overlayfs may show
  * another inode number through the path than in maps.) */
-static bool same_content(struct snap *s, const struct maps_line *ml, int fd)
+static bool same_content(struct snap *s, const struct proc_map *ml, int fd)
 {
     unsigned char mem[4096], file[4096];
     size_t n = ml->end - ml->start < sizeof mem ? (size_t)(ml->end - ml->start) : sizeof mem;
@@ -515,7 +425,7 @@ static bool same_content(struct snap *s, const struct maps_line *ml, int fd)
  * (which needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), else its path
  * inside the target's root if that is still the file mapped: same inode,
  * or failing that (reinstalled, overlayfs) the same bytes. */
-static int open_mapped(struct snap *s, const struct maps_line *ml, const char *path)
+static int open_mapped(struct snap *s, const struct proc_map *ml, const char *path)
 {
     char mf[96];
     struct stat st;
@@ -544,7 +454,7 @@ static int open_mapped(struct snap *s, const struct maps_line *ml, const char *p
     return fd;
 }
 
-static struct symobj *snap_file(struct snap *s, const struct maps_line *ml)
+static struct symobj *snap_file(struct snap *s, const struct proc_map *ml)
 {
     struct symcache *c = s->c;
     char *path = xstrndup(ml->path, ml->path_len);
@@ -588,7 +498,7 @@ out:
 }
 
 /* The [vdso]: no file, so its image is read from the target's memory. */
-static struct symobj *snap_vdso(struct snap *s, const struct maps_line *ml)
+static struct symobj *snap_vdso(struct snap *s, const struct proc_map *ml)
 {
     struct symcache *c = s->c;
     size_t len =
@@ -621,8 +531,8 @@ out:
  * memory: the mapping of the file's first page (head, when it is the same
  * file as ml) holds the ELF headers and, as linkers place it, the build-id
  * note. So its frames can still be named elsewhere, by build-id. */
-static void build_id_in_memory(struct snap *s, const struct maps_line *ml,
-                               const struct maps_line *head, char *out, size_t len)
+static void build_id_in_memory(struct snap *s, const struct proc_map *ml,
+                               const struct proc_map *head, char *out, size_t len)
 {
     unsigned char *buf;
     size_t n;
@@ -638,7 +548,7 @@ static void build_id_in_memory(struct snap *s, const struct maps_line *ml,
 }
 
 /* p's mapping for ml: the one it has, or a new one. */
-static void profile_mapping(struct profile *p, const struct maps_line *ml, const char *build_id)
+static void profile_mapping(struct profile *p, const struct proc_map *ml, const char *build_id)
 {
     for (uint32_t i = 0; i < p->nmappings; i++) {
         struct prof_mapping *m = &p->mappings[i];
@@ -746,15 +656,15 @@ int symbols_snapshot(struct symcache *c, int pid, struct profile *p)
         s.rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     } while (s.rootfd == -1 && errno == EINTR);
 
-    struct maps_line head = {0}; /* the last mapping of a file's start */
+    struct proc_map head = {0}; /* the last mapping of a file's start */
     for (const char *line = maps, *end = maps + len; line < end;) {
         const char *nl = memchr(line, '\n', (size_t)(end - line));
         size_t n = (size_t)((nl ? nl : end) - line);
-        struct maps_line ml;
+        struct proc_map ml;
         struct symobj *obj = NULL;
         char id[BUILD_ID_LEN] = "";
 
-        if (symbols_parse_maps_line(line, n, &ml) != 0) {
+        if (procparse_maps_line(line, n, &ml) != 0) {
             line += n + 1;
             continue;
         }

@@ -102,6 +102,15 @@ static int mem_events_of(const char *text, struct cg_mem_events *out)
     return rc;
 }
 
+/* procparse_maps_line on an exact copy of line, returned in *copy: out->path
+ * points into it, so the caller frees it when done with out. */
+static int maps_of(const char *line, struct proc_map *out, char **copy)
+{
+    size_t n = strlen(line);
+    *copy = exact(line, n);
+    return procparse_maps_line(*copy, n, out);
+}
+
 static int build_id_of(const unsigned char *img, size_t n, char *out, size_t len)
 {
     unsigned char *b = (unsigned char *)exact(img, n);
@@ -723,6 +732,201 @@ Test(procparse, cgroup_path_too_long_is_enametoolong)
     text[5 + len] = '\0';
     cr_assert_eq(cgroup_of(text, &cg), -ENAMETOOLONG);
     free(text);
+}
+
+/* ---- number scanners -------------------------------------------------- */
+
+Test(procparse, hex_and_dec_scanners_stop_at_the_first_non_digit)
+{
+    const char *text = "7fFf-12 ";
+    const char *p = text, *end = text + strlen(text);
+    uint64_t v = 0;
+
+    cr_assert(procparse_hex(&p, end, &v));
+    cr_assert_eq(v, 0x7fff);
+    cr_assert_eq(p, text + 4);
+    p++;
+    cr_assert(procparse_dec(&p, end, &v));
+    cr_assert_eq(v, 12);
+    cr_assert_eq(p, text + 7);
+    /* the end bounds the digits, not the NUL */
+    p = text;
+    cr_assert(procparse_hex(&p, text + 2, &v));
+    cr_assert_eq(v, 0x7f);
+    cr_assert_eq(p, text + 2);
+}
+
+Test(procparse, hex_and_dec_scanners_refuse_no_digit_and_overflow_untouched)
+{
+    /* the last is UINT64_MAX - 5 in decimal, and 20 hex digits */
+    const char *cases[] = {"", "x1", "-1", " 1", "18446744073709551610"};
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *end = cases[i] + strlen(cases[i]);
+        const char *p = cases[i];
+        uint64_t v = 42;
+        cr_assert_not(procparse_hex(&p, end, &v), "hex '%s'", cases[i]);
+        cr_assert(p == cases[i] && v == 42, "hex '%s' moved or wrote", cases[i]);
+        cr_assert_not(procparse_dec(&p, end, &v), "dec '%s'", cases[i]);
+        cr_assert(p == cases[i] && v == 42, "dec '%s' moved or wrote", cases[i]);
+    }
+}
+
+Test(procparse, hex_and_dec_scanners_take_the_largest_values_they_allow)
+{
+    const char *hex = "ffffffffffffffff", *dec = "18446744073709551609";
+    const char *p = hex;
+    uint64_t v = 0;
+
+    cr_assert(procparse_hex(&p, hex + strlen(hex), &v));
+    cr_assert_eq(v, UINT64_MAX);
+    p = "10000000000000000"; /* 17 hex digits */
+    cr_assert_not(procparse_hex(&p, p + 17, &v));
+    p = dec;
+    cr_assert(procparse_dec(&p, dec + strlen(dec), &v));
+    cr_assert_eq(v, UINT64_MAX - 6);
+}
+
+/* ---- /proc/PID/maps ---------------------------------------------------- */
+
+Test(procparse, maps_line_with_path_is_parsed)
+{
+    const char *s = "55d4c6a01000-55d4c6a02000 r-xp 00001000 08:01 1234567    /usr/bin/my app\n";
+    struct proc_map m;
+    char *b;
+    cr_assert_eq(maps_of(s, &m, &b), 0);
+    cr_assert_eq(m.start, 0x55d4c6a01000ull);
+    cr_assert_eq(m.end, 0x55d4c6a02000ull);
+    cr_assert_eq(m.offset, 0x1000u);
+    cr_assert_str_eq(m.perms, "r-xp");
+    cr_assert_eq(m.dev >> 32, 8);
+    cr_assert_eq(m.dev & 0xffffffffu, 1);
+    cr_assert_eq(m.inode, 1234567u);
+    cr_assert_eq(m.path_len, strlen("/usr/bin/my app"));
+    cr_assert(memcmp(m.path, "/usr/bin/my app", m.path_len) == 0);
+    cr_assert_not(m.deleted);
+    free(b);
+}
+
+Test(procparse, maps_line_libc_fields_and_dev_number_parse)
+{
+    struct proc_map m;
+    char *b, *b2;
+    const char *l = "7f12a000-7f12b000 r-xp 00002000 fd:01 1234567  /usr/lib/x86_64-linux-gnu/"
+                    "libc.so.6\n";
+    cr_assert_eq(maps_of(l, &m, &b), 0);
+    cr_expect_eq(m.start, 0x7f12a000);
+    cr_expect_eq(m.end, 0x7f12b000);
+    cr_expect_eq(m.offset, 0x2000);
+    cr_expect_eq(m.dev, (0xfdull << 32) | 1);
+    cr_expect_eq(m.inode, 1234567);
+    cr_expect_str_eq(m.perms, "r-xp");
+    cr_expect_eq(m.path_len, strlen("/usr/lib/x86_64-linux-gnu/libc.so.6"));
+    cr_expect_eq(strncmp(m.path, "/usr/lib/x86_64-linux-gnu/libc.so.6", m.path_len), 0);
+    const char *anon = "7ffd0000-7ffd1000 rw-p 00000000 00:00 0 ";
+    cr_assert_eq(maps_of(anon, &m, &b2), 0);
+    cr_expect_eq(m.path_len, 0);
+    const char *bad[] = {"",
+                         "7f12a000 r-xp 0 fd:01 1 /x",
+                         "2000-1000 r-xp 0 fd:01 1 /x",
+                         "1000-2000 r-x 0 fd:01 1 /x",
+                         "1000-2000 r-xp 0 fd01 1 /x",
+                         "1000-2000 r-xp zz fd:01 1 /x",
+                         "1000-2000 r-xp 0 fd:01 /x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *c;
+        cr_expect_eq(maps_of(bad[i], &m, &c), -EINVAL, "'%s'", bad[i]);
+        free(c);
+    }
+    free(b);
+    free(b2);
+}
+
+Test(procparse, maps_line_deleted_anonymous_and_vdso)
+{
+    const char *del = "7f0000000000-7f0000001000 r-xp 00000000 00:2a 99 /tmp/x/app (deleted)";
+    const char *anon = "7f0000001000-7f0000002000 rwxp 00000000 00:00 0 ";
+    const char *vdso = "7ffd1b5f0000-7ffd1b5f2000 r-xp 00000000 00:00 0                  [vdso]";
+    struct proc_map m;
+    char *b1, *b2, *b3;
+
+    cr_assert_eq(maps_of(del, &m, &b1), 0);
+    cr_assert(m.deleted);
+    cr_assert_eq(m.path_len, strlen("/tmp/x/app"));
+    cr_assert_eq(maps_of(anon, &m, &b2), 0);
+    cr_assert_eq(m.path_len, 0);
+    cr_assert_eq(maps_of(vdso, &m, &b3), 0);
+    cr_assert_eq(m.path_len, 6);
+    cr_assert(memcmp(m.path, "[vdso]", 6) == 0);
+    free(b1);
+    free(b2);
+    free(b3);
+}
+
+Test(procparse, maps_line_malformed_is_rejected)
+{
+    const char *bad[] = {
+        "",
+        "7f00-",
+        "7f00-7f10 r-xp",
+        "7f10-7f00 r-xp 00000000 00:00 0",    /* start after end */
+        "7f00-7f10 r-xp 00000000 0000 0",     /* no ':' in dev */
+        "7f00-7f10 r-xp 00000000 00:00 x /a", /* inode not a number */
+        "zz00-7f10 r-xp 00000000 00:00 0",
+        "7f00-7f10 r-xp 00000000 00:00 12abc /a", /* junk glued to the inode */
+        "10000000000000000-20000000000000000 r-xp 0 0:0 0",
+    };
+    struct proc_map m = {.start = 42};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *b;
+        int rc = maps_of(bad[i], &m, &b);
+        free(b);
+        cr_assert_eq(rc, -EINVAL, "'%s'", bad[i]);
+    }
+    cr_assert_eq(m.start, 42, "out written on failure");
+}
+
+Test(procparse, maps_line_device_numbers_over_32_bits_are_einval)
+{
+    const char *bad[] = {"1000-2000 r-xp 0 100000000:01 1 /x",
+                         "1000-2000 r-xp 0 08:100000000 1 /x"};
+    const char *ok = "1000-2000 r-xp 0 ffffffff:ffffffff 1 /x";
+    struct proc_map m;
+    char *b;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(maps_of(bad[i], &m, &b), -EINVAL, "'%s'", bad[i]);
+        free(b);
+    }
+    cr_assert_eq(maps_of(ok, &m, &b), 0);
+    cr_assert_eq(m.dev, UINT64_MAX);
+    free(b);
+}
+
+Test(procparse, maps_line_every_prefix_is_whole_fields_or_einval)
+{
+    const char line[] =
+        "7f12a000-7f12b000 r-xp 00002000 fd:01 1234567  /usr/lib/libc.so.6 (deleted)\n";
+    const size_t n = sizeof line - 1;
+    const size_t inode_end = strlen("7f12a000-7f12b000 r-xp 00002000 fd:01 1234567");
+
+    for (size_t k = 0; k <= n; k++) {
+        struct proc_map m;
+        char *b = exact(line, k);
+        int rc = procparse_maps_line(b, k, &m);
+        cr_assert(rc == 0 || rc == -EINVAL, "prefix %zu: rc %d", k, rc);
+        if (rc == 0) {
+            /* a cut inode still parses: the caller drops a line without '\n' */
+            cr_assert_geq(k, inode_end - 6, "prefix %zu", k);
+            cr_assert_eq(m.start, 0x7f12a000, "prefix %zu", k);
+            cr_assert_eq(m.end, 0x7f12b000, "prefix %zu", k);
+            cr_assert_eq(m.dev, (0xfdull << 32) | 1, "prefix %zu", k);
+            cr_assert_leq(m.path_len, k, "prefix %zu", k);
+            cr_assert(m.path_len == 0 || (m.path >= b && m.path + m.path_len <= b + k),
+                      "prefix %zu: path outside the line", k);
+        }
+        free(b);
+    }
 }
 
 /* ---- container ids ----------------------------------------------------- */

@@ -702,31 +702,6 @@ Test(sampler, bad_options_and_missing_targets_are_errors)
     cr_expect_null(p);
 }
 
-Test(stackwalk, maps_lines_parse)
-{
-    struct stackwalk_map m;
-    const char *l = "7f12a000-7f12b000 r-xp 00002000 fd:01 1234567  /usr/lib/x86_64-linux-gnu/"
-                    "libc.so.6\n";
-    cr_assert_eq(stackwalk_parse_maps_line(l, strlen(l), &m), 0);
-    cr_expect_eq(m.start, 0x7f12a000);
-    cr_expect_eq(m.end, 0x7f12b000);
-    cr_expect_eq(m.offset, 0x2000);
-    cr_expect_eq(m.dev, (0xfdull << 32) | 1);
-    cr_expect_eq(m.inode, 1234567);
-    cr_expect_str_eq(m.perms, "r-xp");
-    cr_expect_eq(m.path_len, strlen("/usr/lib/x86_64-linux-gnu/libc.so.6"));
-    cr_expect_eq(strncmp(m.path, "/usr/lib/x86_64-linux-gnu/libc.so.6", m.path_len), 0);
-    const char *anon = "7ffd0000-7ffd1000 rw-p 00000000 00:00 0 ";
-    cr_assert_eq(stackwalk_parse_maps_line(anon, strlen(anon), &m), 0);
-    cr_expect_eq(m.path_len, 0);
-    const char *bad[] = {"", "7f12a000 r-xp 0 fd:01 1 /x", "2000-1000 r-xp 0 fd:01 1 /x",
-                         "1000-2000 r-x 0 fd:01 1 /x", "1000-2000 r-xp 0 fd01 1 /x",
-                         "1000-2000 r-xp zz fd:01 1 /x", "1000-2000 r-xp 0 fd:01 /x"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        cr_expect_eq(stackwalk_parse_maps_line(bad[i], strlen(bad[i]), &m), -EINVAL, "'%s'",
-                     bad[i]);
-}
-
 Test(stackwalk, eh_encoding_sizes)
 {
     cr_expect_eq(stackwalk_eh_enc_size(0x1b), 4); /* pcrel sdata4 */

@@ -4,8 +4,8 @@
  * C++ program, a JIT perf map, and a target in its own mount namespace
  * whose binary is deleted and whose path names another file in ours. The
  * targets print the addresses of their functions, which are the truth the
- * names are checked against. Also: demangling, /proc/PID/maps lines, perf
- * map text, the cache, and garbage ELF files. */
+ * names are checked against. Also: demangling, perf map text, the cache,
+ * and garbage ELF files. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
@@ -26,7 +26,6 @@
 #include "profile.h"
 #include "support/child.h"
 #include "symbols.h"
-#include "symbols_int.h"
 #include "symtab.h"
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -202,61 +201,6 @@ Test(symbols, demangle_cuts_to_the_buffer)
     char out[8];
     cr_assert(symbols_demangle("_ZN4shop5priceEid", out, sizeof out));
     cr_assert_str_eq(out, "shop::p");
-}
-
-/* ---- /proc/PID/maps lines ---------------------------------------------- */
-
-Test(symbols, maps_line_with_path_is_parsed)
-{
-    const char *s = "55d4c6a01000-55d4c6a02000 r-xp 00001000 08:01 1234567    /usr/bin/my app\n";
-    struct maps_line m;
-    cr_assert_eq(symbols_parse_maps_line(s, strlen(s), &m), 0);
-    cr_assert_eq(m.start, 0x55d4c6a01000ull);
-    cr_assert_eq(m.end, 0x55d4c6a02000ull);
-    cr_assert_eq(m.offset, 0x1000u);
-    cr_assert_str_eq(m.perms, "r-xp");
-    cr_assert_eq(m.dev_major, 8);
-    cr_assert_eq(m.dev_minor, 1);
-    cr_assert_eq(m.inode, 1234567u);
-    cr_assert_eq(m.path_len, strlen("/usr/bin/my app"));
-    cr_assert(memcmp(m.path, "/usr/bin/my app", m.path_len) == 0);
-    cr_assert_not(m.deleted);
-}
-
-Test(symbols, maps_line_deleted_anonymous_and_vdso)
-{
-    const char *del = "7f0000000000-7f0000001000 r-xp 00000000 00:2a 99 /tmp/x/app (deleted)";
-    const char *anon = "7f0000001000-7f0000002000 rwxp 00000000 00:00 0 ";
-    const char *vdso = "7ffd1b5f0000-7ffd1b5f2000 r-xp 00000000 00:00 0                  [vdso]";
-    struct maps_line m;
-
-    cr_assert_eq(symbols_parse_maps_line(del, strlen(del), &m), 0);
-    cr_assert(m.deleted);
-    cr_assert_eq(m.path_len, strlen("/tmp/x/app"));
-    cr_assert_eq(symbols_parse_maps_line(anon, strlen(anon), &m), 0);
-    cr_assert_eq(m.path_len, 0);
-    cr_assert_eq(symbols_parse_maps_line(vdso, strlen(vdso), &m), 0);
-    cr_assert_eq(m.path_len, 6);
-    cr_assert(memcmp(m.path, "[vdso]", 6) == 0);
-}
-
-Test(symbols, maps_line_malformed_is_rejected)
-{
-    const char *bad[] = {
-        "",
-        "7f00-",
-        "7f00-7f10 r-xp",
-        "7f10-7f00 r-xp 00000000 00:00 0",    /* start after end */
-        "7f00-7f10 r-xp 00000000 0000 0",     /* no ':' in dev */
-        "7f00-7f10 r-xp 00000000 00:00 x /a", /* inode not a number */
-        "zz00-7f10 r-xp 00000000 00:00 0",
-        "7f00-7f10 r-xp 00000000 00:00 12abc /a", /* junk glued to the inode */
-        "10000000000000000-20000000000000000 r-xp 0 0:0 0",
-    };
-    struct maps_line m = {.start = 42};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        cr_assert_eq(symbols_parse_maps_line(bad[i], strlen(bad[i]), &m), -EINVAL, "'%s'", bad[i]);
-    cr_assert_eq(m.start, 42, "out written on failure");
 }
 
 /* ---- perf maps ----------------------------------------------------------- */
