@@ -26,6 +26,7 @@
 #include "sampler.h"
 
 #include "cgroup.h"
+#include "errbuf.h"
 #include "fsread.h"
 #include "procparse.h"
 #include "stackwalk.h"
@@ -39,7 +40,6 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,18 +134,6 @@ static int64_t wall_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 /* TracerPid of a process or thread, -1 when it cannot be read. */
@@ -574,18 +562,18 @@ static int attach_all(struct capture *c, char *err, size_t errlen)
         return 0;
     }
     if (traced) {
-        set_err(err, errlen, "pid %d is already traced by pid %d (a debugger?); not attaching",
-                c->pid, other_tracer);
+        errbuf_set(err, errlen, "pid %d is already traced by pid %d (a debugger?); not attaching",
+                   c->pid, other_tracer);
         return -EBUSY;
     }
     if (eperm) {
-        set_err(err, errlen,
-                "no permission to trace pid %d: ptrace needs the same user and a dumpable "
-                "target, or CAP_SYS_PTRACE (and Yama ptrace_scope allowing it)",
-                c->pid);
+        errbuf_set(err, errlen,
+                   "no permission to trace pid %d: ptrace needs the same user and a dumpable "
+                   "target, or CAP_SYS_PTRACE (and Yama ptrace_scope allowing it)",
+                   c->pid);
         return -EPERM;
     }
-    set_err(err, errlen, "pid %d is gone", c->pid);
+    errbuf_set(err, errlen, "pid %d is gone", c->pid);
     return -ESRCH;
 }
 
@@ -949,23 +937,23 @@ static void read_comm(struct capture *c)
 static int check_opts(const struct sampler_opts *o, char *err, size_t errlen)
 {
     if (o->pid <= 0) {
-        set_err(err, errlen, "invalid pid %d", o->pid);
+        errbuf_set(err, errlen, "invalid pid %d", o->pid);
         return -EINVAL;
     }
     if (o->mode != PROFILE_TYPE_CPU && o->mode != PROFILE_TYPE_WALL) {
-        set_err(err, errlen, "the sampler captures CPU or wall profiles only");
+        errbuf_set(err, errlen, "the sampler captures CPU or wall profiles only");
         return -EINVAL;
     }
     if (o->rate_hz < 1 || o->rate_hz > SAMPLER_MAX_RATE_HZ) {
-        set_err(err, errlen, "rate %u Hz is outside 1..%u", o->rate_hz, SAMPLER_MAX_RATE_HZ);
+        errbuf_set(err, errlen, "rate %u Hz is outside 1..%u", o->rate_hz, SAMPLER_MAX_RATE_HZ);
         return -EINVAL;
     }
     if (o->duration_ns <= 0) {
-        set_err(err, errlen, "the duration must be positive");
+        errbuf_set(err, errlen, "the duration must be positive");
         return -EINVAL;
     }
     if (o->pid == getpid()) {
-        set_err(err, errlen, "stakeout cannot profile itself");
+        errbuf_set(err, errlen, "stakeout cannot profile itself");
         return -EINVAL;
     }
     return 0;
@@ -984,13 +972,13 @@ int sampler_capture(const struct sampler_opts *o, struct profile **out, char *er
 
     int leader_tracer = tracer_of(o->pid, o->pid);
     if (leader_tracer < 0) {
-        set_err(err, errlen, "pid %d does not exist (or /proc/%d is not readable)", o->pid,
-                o->pid);
+        errbuf_set(err, errlen, "pid %d does not exist (or /proc/%d is not readable)", o->pid,
+                   o->pid);
         return -ESRCH;
     }
     if (leader_tracer > 0) {
-        set_err(err, errlen, "pid %d is already traced by pid %d (a debugger?); not attaching",
-                o->pid, leader_tracer);
+        errbuf_set(err, errlen, "pid %d is already traced by pid %d (a debugger?); not attaching",
+                   o->pid, leader_tracer);
         return -EBUSY;
     }
 

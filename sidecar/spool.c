@@ -1,6 +1,7 @@
 /* sidecar/spool.c - bundles and delivery records on disk; see spool.h. */
 #include "spool.h"
 
+#include "errbuf.h"
 #include "slog.h"
 #include "xalloc.h"
 
@@ -9,7 +10,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,18 +70,6 @@ static void hookrec_get(const struct hookrec *hr, struct spool_record *r)
     r->next_attempt_ns = hr->next_attempt_ns;
     r->updated_ns = hr->updated_ns;
     r->last_status = hr->last_status;
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 bool spool_id_valid(const char *id)
@@ -552,7 +540,7 @@ static int scan_dir(struct spool *s, char *err, size_t errlen)
         int rc = -errno;
         if (fd != -1)
             close(fd);
-        set_err(err, errlen, "cannot list spool %s: %s", s->dir, strerror(-rc));
+        errbuf_set(err, errlen, "cannot list spool %s: %s", s->dir, strerror(-rc));
         return rc;
     }
     rewinddir(d);
@@ -583,23 +571,23 @@ int spool_open(const char *dir, uint64_t max_bytes, size_t nhooks, struct spool 
                size_t errlen)
 {
     if (nhooks > SPOOL_MAX_HOOKS) {
-        set_err(err, errlen, "too many webhooks (%zu, at most %d)", nhooks, SPOOL_MAX_HOOKS);
+        errbuf_set(err, errlen, "too many webhooks (%zu, at most %d)", nhooks, SPOOL_MAX_HOOKS);
         return -EINVAL;
     }
     int rc = mkdir_p(dir);
     if (rc != 0) {
-        set_err(err, errlen, "cannot create spool %s: %s", dir, strerror(-rc));
+        errbuf_set(err, errlen, "cannot create spool %s: %s", dir, strerror(-rc));
         return rc;
     }
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd == -1) {
         rc = -errno;
-        set_err(err, errlen, "cannot open spool %s: %s", dir, strerror(-rc));
+        errbuf_set(err, errlen, "cannot open spool %s: %s", dir, strerror(-rc));
         return rc;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
         rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-        set_err(err, errlen, "spool %s is in use by another stakeout", dir);
+        errbuf_set(err, errlen, "spool %s is in use by another stakeout", dir);
         close(fd);
         return rc;
     }
@@ -614,7 +602,7 @@ int spool_open(const char *dir, uint64_t max_bytes, size_t nhooks, struct spool 
         rc = make_room(s, 0);
     if (rc != 0) {
         if (err && err[0] == '\0')
-            set_err(err, errlen, "cannot bring spool %s under its cap: %s", dir, strerror(-rc));
+            errbuf_set(err, errlen, "cannot bring spool %s under its cap: %s", dir, strerror(-rc));
         spool_free(s);
         return rc;
     }
@@ -650,12 +638,12 @@ static int check_files(const struct spool_file *files, size_t nfiles, uint64_t *
     uint64_t total = 0;
     for (size_t i = 0; i < nfiles; i++) {
         if (!file_name_ok(files[i].name)) {
-            set_err(err, errlen, "bad attachment name '%s'", files[i].name);
+            errbuf_set(err, errlen, "bad attachment name '%s'", files[i].name);
             return -EINVAL;
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(files[i].name, files[j].name) == 0) {
-                set_err(err, errlen, "attachment '%s' given twice", files[i].name);
+                errbuf_set(err, errlen, "attachment '%s' given twice", files[i].name);
                 return -EINVAL;
             }
         }
@@ -665,7 +653,7 @@ static int check_files(const struct spool_file *files, size_t nfiles, uint64_t *
             if (rc == 0 && !S_ISREG(st.st_mode))
                 rc = -EINVAL;
             if (rc != 0) {
-                set_err(err, errlen, "attachment %s: %s", files[i].path, strerror(-rc));
+                errbuf_set(err, errlen, "attachment %s: %s", files[i].path, strerror(-rc));
                 return rc;
             }
             total += (uint64_t)st.st_size;
@@ -726,7 +714,7 @@ int spool_put(struct spool *s, const char *id, const json_t *bundle, const struc
               size_t nfiles, int64_t created_ns, char *err, size_t errlen)
 {
     if (!spool_id_valid(id)) {
-        set_err(err, errlen, "bad bundle id '%s'", id);
+        errbuf_set(err, errlen, "bad bundle id '%s'", id);
         return -EINVAL;
     }
     uint64_t need = 0;
@@ -736,7 +724,7 @@ int spool_put(struct spool *s, const char *id, const json_t *bundle, const struc
     /* indented for people reading the spool; reals as bundle.h rounds them */
     char *json = json_dumps(bundle, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
     if (!json) {
-        set_err(err, errlen, "bundle cannot be serialized");
+        errbuf_set(err, errlen, "bundle cannot be serialized");
         return -EINVAL;
     }
     size_t json_len = strlen(json);
@@ -769,18 +757,18 @@ int spool_put(struct spool *s, const char *id, const json_t *bundle, const struc
     pthread_mutex_lock(&s->mu);
     if (find(s, id)) {
         rc = -EEXIST;
-        set_err(err, errlen, "bundle %s already exists", id);
+        errbuf_set(err, errlen, "bundle %s already exists", id);
     } else if (s->max_bytes && need > s->max_bytes) {
         rc = -EFBIG;
-        set_err(err, errlen, "bundle of %" PRIu64 " bytes exceeds the spool cap of %" PRIu64, need,
-                s->max_bytes);
+        errbuf_set(err, errlen, "bundle of %" PRIu64 " bytes exceeds the spool cap of %" PRIu64,
+                   need, s->max_bytes);
     } else {
         rc = make_room(s, need);
         if (rc != 0)
-            set_err(err, errlen,
-                    "no room for %" PRIu64 " bytes under the spool cap of %" PRIu64
-                    " (every bundle left is being delivered)",
-                    need, s->max_bytes);
+            errbuf_set(err, errlen,
+                       "no room for %" PRIu64 " bytes under the spool cap of %" PRIu64
+                       " (every bundle left is being delivered)",
+                       need, s->max_bytes);
         else
             s->reserved += need;
         reserved = rc == 0;
@@ -791,30 +779,30 @@ int spool_put(struct spool *s, const char *id, const json_t *bundle, const struc
 
     if (mkdirat(s->dirfd, tmp, 0700) == -1) {
         rc = -errno;
-        set_err(err, errlen, "cannot create %s/%s: %s", s->dir, tmp, strerror(-rc));
+        errbuf_set(err, errlen, "cannot create %s/%s: %s", s->dir, tmp, strerror(-rc));
         goto fail;
     }
     tfd = openat(s->dirfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (tfd == -1) {
         rc = -errno;
-        set_err(err, errlen, "cannot open %s/%s: %s", s->dir, tmp, strerror(-rc));
+        errbuf_set(err, errlen, "cannot open %s/%s: %s", s->dir, tmp, strerror(-rc));
         goto remove_tmp;
     }
     const char *what = "";
     rc = fill_tmp(s, tfd, json, json_len, files, nfiles, moved, records, created_ns, &what);
     if (rc != 0) {
-        set_err(err, errlen, "cannot write %s of bundle %s: %s", what, id, strerror(-rc));
+        errbuf_set(err, errlen, "cannot write %s of bundle %s: %s", what, id, strerror(-rc));
         goto remove_tmp;
     }
     if (renameat2(s->dirfd, tmp, s->dirfd, id, RENAME_NOREPLACE) == -1) {
         rc = -errno;
-        set_err(err, errlen, "cannot rename bundle %s into place: %s", id, strerror(-rc));
+        errbuf_set(err, errlen, "cannot rename bundle %s into place: %s", id, strerror(-rc));
         goto remove_tmp;
     }
     rc = fsync_fd(s->dirfd);
     if (rc != 0) {
         /* the rename may not survive a crash: undo it, report the error */
-        set_err(err, errlen, "cannot sync spool directory %s: %s", s->dir, strerror(-rc));
+        errbuf_set(err, errlen, "cannot sync spool directory %s: %s", s->dir, strerror(-rc));
         if (renameat(s->dirfd, id, s->dirfd, tmp) == -1)
             slog(SLOG_ERROR, "spool: cannot undo a rename", "id", id, NULL);
         goto remove_tmp;

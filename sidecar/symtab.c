@@ -8,6 +8,7 @@
  * file before we ask. */
 #include "symtab.h"
 
+#include "errbuf.h"
 #include "xalloc.h"
 
 #include <elf.h>
@@ -15,7 +16,6 @@
 #include <gelf.h>
 #include <limits.h>
 #include <libelf.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,19 +58,6 @@ struct sec {
     uint32_t type, link;
     uint64_t flags, addr, size, off;
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- header check --------------------------------------------------- */
 
@@ -122,19 +109,19 @@ static int elf_check_head(const struct elf_src *s, char *err, size_t errlen)
     int rc;
 
     if (s->size < EI_NIDENT) {
-        seterr(err, errlen, "file too short for ELF");
+        errbuf_set(err, errlen, "file too short for ELF");
         return -EINVAL;
     }
     rc = src_read(s, h, EI_NIDENT, 0);
     if (rc != 0)
         return rc;
     if (memcmp(h, ELFMAG, SELFMAG) != 0) {
-        seterr(err, errlen, "not ELF");
+        errbuf_set(err, errlen, "not ELF");
         return -EINVAL;
     }
     if ((h[EI_CLASS] != ELFCLASS32 && h[EI_CLASS] != ELFCLASS64) ||
         (h[EI_DATA] != ELFDATA2LSB && h[EI_DATA] != ELFDATA2MSB)) {
-        seterr(err, errlen, "unknown ELF class or byte order");
+        errbuf_set(err, errlen, "unknown ELF class or byte order");
         return -EINVAL;
     }
     is64 = h[EI_CLASS] == ELFCLASS64;
@@ -143,7 +130,7 @@ static int elf_check_head(const struct elf_src *s, char *err, size_t errlen)
     phsz = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
     shsz = is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
     if (src_read(s, h, hsz, 0) != 0) {
-        seterr(err, errlen, "ELF header cut short");
+        errbuf_set(err, errlen, "ELF header cut short");
         return -EINVAL;
     }
 
@@ -167,7 +154,7 @@ static int elf_check_head(const struct elf_src *s, char *err, size_t errlen)
     if (shoff != 0 && (shnum == 0 || phnum == PN_XNUM)) {
         unsigned char s0[sizeof(Elf64_Shdr)];
         if (src_read(s, s0, shsz, shoff) != 0) {
-            seterr(err, errlen, "section header 0 past the end of the file");
+            errbuf_set(err, errlen, "section header 0 past the end of the file");
             return -EINVAL;
         }
         if (shnum == 0)
@@ -178,11 +165,11 @@ static int elf_check_head(const struct elf_src *s, char *err, size_t errlen)
                          : word(s0 + offsetof(Elf32_Shdr, sh_info), 4, big);
     }
     if (phnum > 0 && (phent != phsz || !table_fits(s, phoff, phnum, phsz))) {
-        seterr(err, errlen, "program headers past the end of the file");
+        errbuf_set(err, errlen, "program headers past the end of the file");
         return -EINVAL;
     }
     if (shoff != 0 && shnum > 0 && (shent != shsz || !table_fits(s, shoff, shnum, shsz))) {
-        seterr(err, errlen, "section headers past the end of the file");
+        errbuf_set(err, errlen, "section headers past the end of the file");
         return -EINVAL;
     }
     return 0;
@@ -195,14 +182,14 @@ static int elf_open(const struct elf_src *s, Elf **out, char *err, size_t errlen
     if (rc != 0)
         return rc;
     if (elf_version(EV_CURRENT) == EV_NONE) {
-        seterr(err, errlen, "libelf: %s", elf_errmsg(-1));
+        errbuf_set(err, errlen, "libelf: %s", elf_errmsg(-1));
         return -ENOTSUP;
     }
     /* elf_memory does not write to a read-only image (ELF_C_READ_MMAP). */
     Elf *e = s->mem ? elf_memory((char *)(uintptr_t)s->mem, (size_t)s->size)
                     : elf_begin(s->fd, ELF_C_READ, NULL);
     if (!e || elf_kind(e) != ELF_K_ELF) {
-        seterr(err, errlen, "libelf: %s", e ? "not ELF" : elf_errmsg(-1));
+        errbuf_set(err, errlen, "libelf: %s", e ? "not ELF" : elf_errmsg(-1));
         if (e)
             elf_end(e);
         return -EINVAL;
@@ -491,7 +478,7 @@ static int read_src(const struct elf_src *s, struct symtab **out, char *err, siz
     if (rc != 0)
         return rc;
     if (!gelf_getehdr(e, &eh) || (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)) {
-        seterr(err, errlen, "not an ELF executable or shared object");
+        errbuf_set(err, errlen, "not an ELF executable or shared object");
         rc = -EINVAL;
         goto out;
     }
@@ -523,7 +510,7 @@ int symtab_read_fd(int fd, struct symtab **out, char *err, size_t errlen)
     struct elf_src s;
     int rc = src_from_fd(fd, &s);
     if (rc != 0) {
-        seterr(err, errlen, "%s", rc == -EINVAL ? "not a regular file" : strerror(-rc));
+        errbuf_set(err, errlen, "%s", rc == -EINVAL ? "not a regular file" : strerror(-rc));
         return rc;
     }
     return read_src(&s, out, err, errlen);
@@ -533,7 +520,7 @@ int symtab_read_mem(const void *buf, size_t n, struct symtab **out, char *err, s
 {
     struct elf_src s = {-1, buf, n};
     if (!buf) {
-        seterr(err, errlen, "no image");
+        errbuf_set(err, errlen, "no image");
         return -EINVAL;
     }
     return read_src(&s, out, err, errlen);
@@ -550,7 +537,7 @@ int symtab_add_debug_fd(struct symtab *t, int fd, char *err, size_t errlen)
     int rc;
 
     if (!t->build_id[0]) {
-        seterr(err, errlen, "object has no build-id to match a debug file with");
+        errbuf_set(err, errlen, "object has no build-id to match a debug file with");
         return -ENOENT;
     }
     rc = src_from_fd(fd, &s);
@@ -559,13 +546,13 @@ int symtab_add_debug_fd(struct symtab *t, int fd, char *err, size_t errlen)
     if (rc != 0)
         return rc;
     if (!gelf_getehdr(e, &eh)) {
-        seterr(err, errlen, "no ELF header");
+        errbuf_set(err, errlen, "no ELF header");
         rc = -EINVAL;
         goto out;
     }
     secs = read_sections(e, &nsecs);
     if (!elf_build_id(e, &s, secs, nsecs, id, sizeof id) || strcmp(id, t->build_id) != 0) {
-        seterr(err, errlen, "debug file is for another build");
+        errbuf_set(err, errlen, "debug file is for another build");
         rc = -ESTALE;
         goto out;
     }
