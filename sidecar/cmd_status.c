@@ -7,6 +7,7 @@
  * Nothing is captured and no process is touched beyond reading /proc. */
 #include "cmd.h"
 
+#include "clock.h"
 #include "collector.h"
 #include "config.h"
 #include "engine.h"
@@ -38,24 +39,10 @@ static void usage(FILE *out)
             "  -h, --help          show this help\n");
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void sleep_until(int64_t t_ns)
 {
     for (;;) {
-        int64_t left = t_ns - mono_ns();
+        int64_t left = t_ns - clock_mono_ns();
         if (left <= 0)
             return;
         struct timespec ts = {left / 1000000000LL, left % 1000000000LL};
@@ -260,7 +247,7 @@ static void poll_once(const struct config *cfg, struct collector *c, struct engi
             in->slot = engine_slot_add(e, cfg->targets[in->target].name, label);
         }
         if (in->alive)
-            engine_step(e, in->slot, &in->hist, now_ns, wall_ns(), &eev);
+            engine_step(e, in->slot, &in->hist, now_ns, clock_wall_ns(), &eev);
     }
 }
 
@@ -317,7 +304,7 @@ int cmd_status(int argc, char **argv)
         return 1;
     }
     struct engine_params p = {cfg->rules, cfg->nrules, cfg->poll_interval_ns,
-                              cfg->alert.max_captures_per_hour, (uint64_t)wall_ns()};
+                              cfg->alert.max_captures_per_hour, (uint64_t)clock_wall_ns()};
     struct engine *e = engine_new(&p);
     collector_track_threads(c, true); /* hot threads from the two polls */
 
@@ -331,7 +318,7 @@ int cmd_status(int argc, char **argv)
         return 1;
     }
 
-    int64_t t0 = mono_ns();
+    int64_t t0 = clock_mono_ns();
     poll_once(cfg, c, e, t0);
     /* logs are followed from now: their error rate is measured over the
      * interval between the two polls and scaled to a minute */
@@ -340,10 +327,10 @@ int cmd_status(int argc, char **argv)
         if (in->alive)
             logwatch_target_pid(lw, in->target, in->pid);
     }
-    logwatch_poll(lw, t0, wall_ns());
+    logwatch_poll(lw, t0, clock_wall_ns());
     sleep_until(t0 + cfg->poll_interval_ns);
-    int64_t t1 = mono_ns();
-    logwatch_poll(lw, t1, wall_ns());
+    int64_t t1 = clock_mono_ns();
+    logwatch_poll(lw, t1, clock_wall_ns());
     double scale = 60e9 / (double)(t1 - t0);
     for (size_t t = 0; t < cfg->ntargets; t++)
         collector_set_errors(c, t, logwatch_errors_per_min(lw, t, t1) * (scale > 1 ? scale : 1));

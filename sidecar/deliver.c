@@ -1,6 +1,7 @@
 /* sidecar/deliver.c - the delivery thread and its retry policy; see deliver.h. */
 #include "deliver.h"
 
+#include "clock.h"
 #include "slog.h"
 #include "webhook.h"
 #include "xalloc.h"
@@ -106,13 +107,6 @@ struct deliver {
     pthread_mutex_t mu; /* guards c */
     struct deliver_counters c;
 };
-
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
 
 static uint64_t next_rand(struct deliver *d)
 {
@@ -315,7 +309,7 @@ static void finish(struct deliver *d, struct xfer *x, long status, int64_t retry
                    const char *error)
 {
     struct hook *h = x->hook;
-    int64_t now = wall_ns();
+    int64_t now = clock_wall_ns();
     struct spool_record rec = x->w.rec;
     rec.attempts++;
     rec.updated_ns = now;
@@ -483,7 +477,7 @@ static void *run(void *arg)
 {
     struct deliver *d = arg;
     while (!atomic_load(&d->stop)) {
-        int64_t now = wall_ns();
+        int64_t now = clock_wall_ns();
         bool kicked = atomic_exchange(&d->kicked, false);
         int64_t wait_ns = WAIT_MAX_MS * NS_PER_MS;
         for (size_t i = 0; i < d->nhooks; i++) {
@@ -546,7 +540,7 @@ int deliver_new(const struct alert_spec *alert, struct spool *spool, struct deli
         }
     }
     if (getrandom(&d->rng, sizeof d->rng, GRND_NONBLOCK) != (ssize_t)sizeof d->rng)
-        d->rng = (uint64_t)wall_ns();
+        d->rng = (uint64_t)clock_wall_ns();
     d->rng |= 1;
     pthread_mutex_init(&d->mu, NULL);
     atomic_init(&d->stop, false);
@@ -585,9 +579,9 @@ int deliver_stop(struct deliver *d, int64_t timeout_ns)
         return 0;
     atomic_store(&d->stop, true);
     curl_multi_wakeup(d->multi);
+    /* pthread_timedjoin_np measures its deadline on CLOCK_REALTIME */
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t at = (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec + timeout_ns;
+    int64_t at = clock_wall_ns() + timeout_ns;
     ts.tv_sec = at / NS_PER_S;
     ts.tv_nsec = at % NS_PER_S;
     int rc = pthread_timedjoin_np(d->thread, NULL, &ts);

@@ -26,6 +26,7 @@
 #include "sampler.h"
 
 #include "cgroup.h"
+#include "clock.h"
 #include "errbuf.h"
 #include "fsread.h"
 #include "procparse.h"
@@ -121,20 +122,6 @@ struct capture {
 
     uint64_t ips[SAMPLER_MAX_FRAMES];
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* TracerPid of a process or thread, -1 when it cannot be read. */
 static int tracer_of(int pid, int tid)
@@ -378,7 +365,7 @@ static void drain(struct capture *c)
 /* Sleep until deadline or a tracee event, whichever comes first. */
 static void wait_event(struct capture *c, int64_t deadline)
 {
-    int64_t left = deadline - mono_ns();
+    int64_t left = deadline - clock_mono_ns();
     if (left <= 0)
         return;
     struct timespec ts = {.tv_sec = left / 1000000000LL, .tv_nsec = left % 1000000000LL};
@@ -443,7 +430,7 @@ static void disarm(struct capture *c)
  * so never sleep more than a millisecond on it. */
 static void nap(struct capture *c, int64_t deadline)
 {
-    int64_t soon = mono_ns() + NAP_NS;
+    int64_t soon = clock_mono_ns() + NAP_NS;
     wait_event(c, deadline < soon ? deadline : soon);
 }
 
@@ -456,7 +443,7 @@ static bool wait_stop(struct capture *c, int tid, int64_t deadline)
     if (c->have_timer) {
         bool own = !c->timer_armed; /* sample_one arms it before the interrupt */
         if (own)
-            timer_arm(c, deadline - mono_ns());
+            timer_arm(c, deadline - clock_mono_ns());
         bool stopped = false;
         for (;;) {
             struct thr *t = find_thr(c, tid);
@@ -474,7 +461,7 @@ static bool wait_stop(struct capture *c, int tid, int64_t deadline)
                 on_status(c, tid, st);
                 continue;
             }
-            if (r == -1 && errno == EINTR && mono_ns() < deadline)
+            if (r == -1 && errno == EINTR && clock_mono_ns() < deadline)
                 continue;
             if (r == -1 && errno == ECHILD)
                 poll_one(c, tid, false); /* gone: drops it */
@@ -496,7 +483,7 @@ static bool wait_stop(struct capture *c, int tid, int64_t deadline)
             continue;
         if (!find_thr(c, tid))
             return false;
-        if (mono_ns() >= deadline)
+        if (clock_mono_ns() >= deadline)
             return false;
         nap(c, deadline);
     }
@@ -584,7 +571,7 @@ static int attach_all(struct capture *c, char *err, size_t errlen)
  * stopped it. New threads cloned meanwhile are in the list and go too. */
 static void detach_all(struct capture *c)
 {
-    int64_t deadline = mono_ns() + DETACH_TIMEOUT_NS;
+    int64_t deadline = clock_mono_ns() + DETACH_TIMEOUT_NS;
     size_t stuck = 0;
     while (c->nthr > stuck) {
         struct thr *t = c->thr[stuck];
@@ -603,7 +590,7 @@ static void detach_all(struct capture *c)
             for (;;) {
                 poll_one(c, tid, false);
                 t = find_thr(c, tid);
-                if (!t || t->stopped || mono_ns() >= deadline)
+                if (!t || t->stopped || clock_mono_ns() >= deadline)
                     break;
                 nap(c, deadline);
             }
@@ -620,8 +607,8 @@ static void detach_all(struct capture *c)
     }
     for (size_t i = 0; i < c->nforks; i++) {
         int child = c->forks[i], st;
-        int64_t until = mono_ns() + 100LL * 1000000LL;
-        while (mono_ns() < until) {
+        int64_t until = clock_mono_ns() + 100LL * 1000000LL;
+        while (clock_mono_ns() < until) {
             pid_t r = waitpid(child, &st, __WALL | WNOHANG);
             if (r == child || (r == -1 && errno != EINTR))
                 break;
@@ -695,7 +682,7 @@ static void sample_one(struct capture *c, int tid, int64_t t_ns)
         timer_arm(c, STOP_TIMEOUT_NS);
         c->timer_armed = true;
     }
-    int64_t t0 = mono_ns();
+    int64_t t0 = clock_mono_ns();
     bool stopped = ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == 0;
     if (stopped) {
         find_thr(c, tid)->interrupted = true;
@@ -719,7 +706,7 @@ static void sample_one(struct capture *c, int tid, int64_t t_ns)
         t->swt = stackwalk_thread_new(c->sw, tid);
     bool snapped = stackwalk_snapshot(c->sw, t->swt) == 0;
     resume(t);
-    int64_t stop_ns = mono_ns() - t0;
+    int64_t stop_ns = clock_mono_ns() - t0;
     disarm(c);
     c->p->stopped_ns += stop_ns;
     c->win_stopped_ns += stop_ns;
@@ -863,7 +850,7 @@ static void capture_loop(struct capture *c)
     c->win_start_ns = c->start_ns;
     c->next_check_ns = c->start_ns + CHECK_INTERVAL_NS;
     for (;;) {
-        int64_t now = mono_ns();
+        int64_t now = clock_mono_ns();
         if (now >= end || c->gone || c->execed || c->forked || c->abort || c->nthr == 0 ||
             (o->stop && *o->stop))
             break;
@@ -993,8 +980,8 @@ int sampler_capture(const struct sampler_opts *o, struct profile **out, char *er
         profile_note(c.p,
                      "capture skipped: the target's cgroup memory is at %.1f%% of its limit",
                      pct);
-        c.p->start_wall_ns = wall_ns();
-        c.p->start_mono_ns = mono_ns();
+        c.p->start_wall_ns = clock_wall_ns();
+        c.p->start_mono_ns = clock_mono_ns();
         *out = c.p;
         return 0;
     }
@@ -1022,14 +1009,14 @@ int sampler_capture(const struct sampler_opts *o, struct profile **out, char *er
     if (rc < 0)
         goto out_mask;
 
-    c.p->start_wall_ns = wall_ns();
-    c.start_ns = c.p->start_mono_ns = mono_ns();
+    c.p->start_wall_ns = clock_wall_ns();
+    c.start_ns = c.p->start_mono_ns = clock_mono_ns();
     rc = attach_all(&c, err, errlen);
     if (rc < 0)
         goto out_detach;
 
     capture_loop(&c);
-    int64_t end = mono_ns();
+    int64_t end = clock_mono_ns();
     c.p->duration_ns = end - c.start_ns;
     c.p->rate_achieved_hz = c.p->duration_ns > 0 ? (double)c.ticks * 1e9 / (double)c.p->duration_ns
                                                  : 0;

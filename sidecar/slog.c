@@ -1,6 +1,8 @@
 /* sidecar/slog.c - logfmt / JSON lines on stderr; see slog.h. */
 #include "slog.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,15 +111,15 @@ static void emit(enum slog_level level, const char *msg, va_list ap)
 {
     struct line l;
     char ts[80];
-    struct timespec now;
+    int64_t now = clock_wall_ns();
+    time_t sec = (time_t)(now / 1000000000LL);
     struct tm tm;
 
     l.len = 0;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
+    gmtime_r(&sec, &tm);
     snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             now.tv_nsec / 1000000L);
+             (long)(now % 1000000000LL / 1000000));
     if (out_format == SLOG_JSON)
         put(&l, "{", 1);
     put_pair(&l, "ts", ts, true);

@@ -22,6 +22,7 @@
  * registers back to libunwind, so DWARF resumes where it can. */
 #include "stackwalk.h"
 
+#include "clock.h"
 #include "procparse.h"
 #include "xalloc.h"
 
@@ -37,7 +38,6 @@
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/user.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Exported by libunwind-generic (the _UPT accessors call it) but not
@@ -127,13 +127,6 @@ struct stackwalk_thread {
     bool have_regs;
 };
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* ---- /proc/PID/maps ---- */
 
 static int read_whole(const char *path, char **out, size_t *outlen)
@@ -217,7 +210,7 @@ static int read_maps(struct stackwalk *sw)
     clear_pages(sw);
     if (sw->fde_memo)
         memset(sw->fde_memo, 0, SW_FDE_SLOTS * sizeof *sw->fde_memo);
-    sw->maps_read_ns = mono_ns();
+    sw->maps_read_ns = clock_mono_ns();
     sw->stats.maps_reads++;
     if (sw->as)
         unw_flush_cache(sw->as, 0, 0);
@@ -245,7 +238,7 @@ static struct sw_mapping *find_map_refresh(struct stackwalk *sw, uint64_t addr)
 {
     struct sw_mapping *m = find_map(sw, addr);
     if (m || sw->maps_refreshed_this_stack ||
-        mono_ns() - sw->maps_read_ns < SW_MAPS_MIN_INTERVAL_NS)
+        clock_mono_ns() - sw->maps_read_ns < SW_MAPS_MIN_INTERVAL_NS)
         return m;
     sw->maps_refreshed_this_stack = true;
     if (read_maps(sw) < 0)
