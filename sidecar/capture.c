@@ -1,6 +1,7 @@
 /* sidecar/capture.c - captures on a worker thread; see capture.h. */
 #include "capture.h"
 
+#include "clock.h"
 #include "flamegraph.h"
 #include "folded.h"
 #include "pprof.h"
@@ -61,13 +62,6 @@ static const char *const file_names[4] = {"profile.pb.gz", "profile.folded", "fl
 static const char *const file_types[4] = {"application/vnd.google.protobuf+gzip",
                                           "text/plain; charset=utf-8", "image/svg+xml",
                                           "application/json"};
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void job_free(struct job *j)
 {
@@ -134,9 +128,9 @@ static void run_job(struct capturer *c, struct job *j)
         .stop = &j->stop,
         .symbols = c->syms,
     };
-    j->start_mono_ns = mono_ns();
+    j->start_mono_ns = clock_mono_ns();
     int rc = sampler_capture(&o, &j->profile, err, sizeof err);
-    j->end_mono_ns = mono_ns();
+    j->end_mono_ns = clock_mono_ns();
     if (rc != 0) {
         snprintf(j->failure, sizeof j->failure, "%s", err[0] ? err : strerror(-rc));
         return;
@@ -406,10 +400,9 @@ void capturer_abort_all(struct capturer *c)
 
 void capturer_wait(struct capturer *c, int64_t timeout_ns)
 {
+    /* pthread_cond_timedwait measures on CLOCK_REALTIME */
+    int64_t t = clock_wall_ns() + (timeout_ns > 0 ? timeout_ns : 0);
     struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    int64_t t = (int64_t)deadline.tv_sec * 1000000000LL + deadline.tv_nsec +
-                (timeout_ns > 0 ? timeout_ns : 0);
     deadline.tv_sec = t / 1000000000LL;
     deadline.tv_nsec = t % 1000000000LL;
     pthread_mutex_lock(&c->mu);

@@ -8,6 +8,7 @@
 
 #include "alerter.h"
 #include "capture.h"
+#include "clock.h"
 #include "collector.h"
 #include "config.h"
 #include "engine.h"
@@ -62,20 +63,6 @@ struct daemon {
     int64_t last_reload_wall_ns, last_poll_mono_ns, started_wall_ns;
     bool ready;
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void i2s(char *buf, size_t len, long long v)
 {
@@ -227,7 +214,7 @@ static void sync_log_fds(struct daemon *d)
 
 static void do_poll(struct daemon *d)
 {
-    int64_t now = mono_ns(), wall = wall_ns();
+    int64_t now = clock_mono_ns(), wall = clock_wall_ns();
     const struct coll_event *cev;
 
     logwatch_poll(d->logs, now, wall);
@@ -327,7 +314,7 @@ static void reload(struct daemon *d)
         pthread_mutex_lock(&d->lock);
         d->reloads_failed++;
         d->last_reload_ok = false;
-        d->last_reload_wall_ns = wall_ns();
+        d->last_reload_wall_ns = clock_wall_ns();
         pthread_mutex_unlock(&d->lock);
         return;
     }
@@ -359,7 +346,7 @@ static void reload(struct daemon *d)
         d->coll = collector_new(next);
         engine_free(d->eng);
         struct engine_params p = {next->rules, next->nrules, next->poll_interval_ns,
-                                  next->alert.max_captures_per_hour, (uint64_t)wall_ns()};
+                                  next->alert.max_captures_per_hour, (uint64_t)clock_wall_ns()};
         d->eng = engine_new(&p);
         capturer_set_engine(d->cap, d->eng);
         slog(SLOG_INFO, "rules reloaded with new targets: watching starts afresh", "file",
@@ -369,7 +356,7 @@ static void reload(struct daemon *d)
     config_free(d->cfg);
     d->cfg = next;
     d->last_reload_ok = true;
-    d->last_reload_wall_ns = wall_ns();
+    d->last_reload_wall_ns = clock_wall_ns();
     pthread_mutex_unlock(&d->lock);
     if (arm_timer(d) != 0)
         slogf(SLOG_ERROR, "cannot re-arm the poll timer: %s", strerror(errno));
@@ -584,7 +571,7 @@ static void on_http(void *ctx, const struct http_req *req, struct http_resp *res
         strbuf_fini(&b);
     } else if (strcmp(method, "GET") == 0 && strcmp(path, "/healthz") == 0) {
         /* alive: the loop polled recently */
-        bool ok = mono_ns() - d->last_poll_mono_ns < 3 * d->cfg->poll_interval_ns + 2000000000LL;
+        bool ok = clock_mono_ns() - d->last_poll_mono_ns < 3 * d->cfg->poll_interval_ns + 2000000000LL;
         http_resp_text(resp, ok ? 200 : 503, "text/plain", ok ? "ok\n" : "event loop stalled\n");
     } else if (strcmp(method, "GET") == 0 && strcmp(path, "/readyz") == 0) {
         http_resp_text(resp, d->ready ? 200 : 503, "text/plain", d->ready ? "ready\n" : "starting\n");
@@ -604,7 +591,7 @@ static void on_http(void *ctx, const struct http_req *req, struct http_resp *res
             char msg[256];
             int status = capturer_on_demand(d->cap, d->cfg, d->coll, http_req_query(req, "target"),
                                             http_req_query(req, "profile"),
-                                            http_req_query(req, "duration"), mono_ns(), wall_ns(),
+                                            http_req_query(req, "duration"), clock_mono_ns(), clock_wall_ns(),
                                             msg, sizeof msg);
             http_resp_text(resp, status, "text/plain", msg);
         }
@@ -693,7 +680,7 @@ int daemon_run(const struct daemon_opts *o)
     d->opts = o;
     d->epfd = d->tfd = d->sfd = d->ifd = d->capfd = -1;
     pthread_mutex_init(&d->lock, NULL);
-    d->started_wall_ns = wall_ns();
+    d->started_wall_ns = clock_wall_ns();
     d->last_reload_ok = true;
     slog_setup(o->log_level, o->log_format, -1);
 
@@ -740,7 +727,7 @@ int daemon_run(const struct daemon_opts *o)
 
     d->coll = collector_new(d->cfg);
     struct engine_params p = {d->cfg->rules, d->cfg->nrules, d->cfg->poll_interval_ns,
-                              d->cfg->alert.max_captures_per_hour, (uint64_t)wall_ns()};
+                              d->cfg->alert.max_captures_per_hour, (uint64_t)clock_wall_ns()};
     d->eng = engine_new(&p);
     d->logs = logwatch_new(d->cfg, err, sizeof err);
     if (!d->coll || !d->logs) {
@@ -807,20 +794,20 @@ int daemon_run(const struct daemon_opts *o)
             } else if (fd == d->ifd) {
                 drain_config_events(d);
             } else if (fd == d->capfd) {
-                capturer_collect(d->cap, d->cfg, d->coll, mono_ns(), wall_ns());
+                capturer_collect(d->cap, d->cfg, d->coll, clock_mono_ns(), clock_wall_ns());
             } else {
-                logwatch_ready(d->logs, fd, mono_ns(), wall_ns());
+                logwatch_ready(d->logs, fd, clock_mono_ns(), clock_wall_ns());
             }
         }
     }
 
     /* stop: no more polls; running captures end now, detaching cleanly; what
      * they got and everything spooled is handed to delivery */
-    stop_deadline = mono_ns() + STOP_GRACE_NS;
+    stop_deadline = clock_mono_ns() + STOP_GRACE_NS;
     capturer_abort_all(d->cap);
-    capturer_wait(d->cap, stop_deadline - mono_ns());
-    capturer_collect(d->cap, d->cfg, d->coll, mono_ns(), wall_ns());
-    alerter_flush(d->alert, stop_deadline - mono_ns());
+    capturer_wait(d->cap, stop_deadline - clock_mono_ns());
+    capturer_collect(d->cap, d->cfg, d->coll, clock_mono_ns(), clock_wall_ns());
+    alerter_flush(d->alert, stop_deadline - clock_mono_ns());
     slog(SLOG_INFO, "stopped", NULL);
     rc = 0;
 out:
