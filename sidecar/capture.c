@@ -32,6 +32,7 @@ struct job {
     size_t target;
     bool has_event;
     struct event ev;              /* copy of the engine event (on demand: none) */
+    char *rule_names[2 + ENGINE_MAX_COFIRING]; /* owned: its rules, by name (see remap_rules) */
     enum profile_type mode;
     unsigned rate_hz;
     int64_t duration_ns;
@@ -70,6 +71,8 @@ static void job_free(struct job *j)
     profile_free(j->profile);
     for (int i = 0; i < 4; i++)
         free(j->bufs[i]);
+    for (size_t i = 0; i < 2 + ENGINE_MAX_COFIRING; i++)
+        free(j->rule_names[i]);
     free(j);
 }
 
@@ -263,17 +266,52 @@ static int make_job(struct instance *in, enum profile_kind kind, unsigned rate, 
     return 0;
 }
 
+/* Where an event holds rule indexes (its rule, the capture's, the co-firing
+ * ones); returns how many. */
+static size_t event_rule_refs(struct event *e, size_t *refs[2 + ENGINE_MAX_COFIRING])
+{
+    size_t n = 0;
+    refs[n++] = &e->rule;
+    refs[n++] = &e->capture_rule;
+    for (size_t i = 0; i < e->ncofiring && i < ENGINE_MAX_COFIRING; i++)
+        refs[n++] = &e->cofiring[i].rule;
+    return n;
+}
+
+/* Point the event's rule indexes into cfg, by the names kept at the start:
+ * SIZE_MAX for a rule that a reload removed meanwhile. */
+static void remap_rules(struct job *j, const struct config *cfg)
+{
+    size_t *idx[2 + ENGINE_MAX_COFIRING];
+    size_t n = event_rule_refs(&j->ev, idx);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = SIZE_MAX;
+        for (size_t r = 0; j->rule_names[i] && r < cfg->nrules && k == SIZE_MAX; r++) {
+            if (strcmp(cfg->rules[r].name, j->rule_names[i]) == 0)
+                k = r;
+        }
+        *idx[i] = k;
+    }
+}
+
 int capturer_start(struct capturer *c, struct instance *in, const struct event *e,
-                   const struct capture_spec *cs, int64_t now_ns, int64_t wall_ns)
+                   const struct config *cfg)
 {
     struct job *j;
-    (void)now_ns;
-    (void)wall_ns;
+    if (e->capture_rule >= cfg->nrules)
+        return -EINVAL;
+    const struct capture_spec *cs = &cfg->rules[e->capture_rule].capture;
     int rc = make_job(in, cs->profile, cs->rate_hz, cs->duration_ns, &j);
     if (rc != 0)
         return rc;
     j->has_event = true;
     j->ev = *e;
+    /* a reload may move or remove rules before the capture ends: the
+     * event's rule indexes are found again by name when it is collected */
+    size_t *idx[2 + ENGINE_MAX_COFIRING];
+    size_t n = event_rule_refs(&j->ev, idx);
+    for (size_t i = 0; i < n; i++)
+        j->rule_names[i] = *idx[i] < cfg->nrules ? xstrdup(cfg->rules[*idx[i]].name) : NULL;
     enqueue(c, j);
     return 0;
 }
@@ -368,6 +406,8 @@ void capturer_collect(struct capturer *c, const struct config *cfg, struct colle
             engine_capture_done(c->eng, j->slot);
             pthread_mutex_unlock(c->dlock);
         }
+        if (in && j->has_event)
+            remap_rules(j, cfg);
         if (in)
             alerter_event(c->al, cfg, in, j->has_event ? &j->ev : NULL, &out, out.failure,
                           now_ns, wall_ns);

@@ -35,12 +35,12 @@ void capturer_free(struct capturer *c);
  * finish, but release no slot of the new engine. */
 void capturer_set_engine(struct capturer *c, struct engine *eng);
 
-/* Queue a capture of in's process for event e (copied), as cs says. The
- * engine already marked the slot busy. Returns 0 or a negative errno
- * (-ENOTSUP for a profile kind this version cannot take). */
+/* Queue a capture of in's process for event e (copied), as the capture of
+ * its rule e->capture_rule in cfg says. The engine already marked the slot
+ * busy. Returns 0 or a negative errno (-ENOTSUP for a profile kind this
+ * version cannot take). */
 int capturer_start(struct capturer *c, struct instance *in, const struct event *e,
-                   const struct capture_spec *cs, int64_t now_ns, int64_t wall_ns)
-    __attribute__((warn_unused_result));
+                   const struct config *cfg) __attribute__((warn_unused_result));
 
 /* Once per poll: nothing to do today beyond bookkeeping. */
 void capturer_tick(struct capturer *c, int64_t now_ns);

@@ -86,6 +86,17 @@ static void add_slot(struct daemon *d, struct instance *in)
     pthread_mutex_unlock(&d->lock);
 }
 
+/* The watched process behind an engine slot, NULL when none is. */
+static struct instance *instance_of_slot(struct daemon *d, int slot)
+{
+    for (size_t i = 0; i < collector_count(d->coll); i++) {
+        struct instance *in = collector_at(d->coll, i);
+        if (in->slot == slot)
+            return in;
+    }
+    return NULL;
+}
+
 /* Events of the engine for one instance: alerts, captures, suppressions. */
 static void on_engine_events(struct daemon *d, struct instance *in, const struct event *ev,
                              size_t n, int64_t now, int64_t wall)
@@ -102,8 +113,7 @@ static void on_engine_events(struct daemon *d, struct instance *in, const struct
                  e->kind == EVENT_FIRING ? "rule firing" : "baseline capture due", "rule", rule,
                  "target", target_name(d, in), "pid", pid, "incident", e->incident, NULL);
             if (e->capture_rule != SIZE_MAX) {
-                const struct capture_spec *cs = &d->cfg->rules[e->capture_rule].capture;
-                int rc = capturer_start(d->cap, in, e, cs, now, wall);
+                int rc = capturer_start(d->cap, in, e, d->cfg);
                 pthread_mutex_lock(&d->lock);
                 if (rc == 0)
                     d->captures_started++;
@@ -320,24 +330,38 @@ static void reload(struct daemon *d)
     }
     diag_fini(&diags);
 
-    pthread_mutex_lock(&d->lock);
-    if (same_targets(d->cfg, next)) {
-        /* rules change, watching goes on: unchanged rules keep their state */
-        collector_set_config(d->coll, next);
-        collector_set_rules(d->coll, next->rules, next->nrules);
-        engine_set_rules(d->eng, next->rules, next->nrules);
-        logwatch_set_config(d->logs, next);
-        slog(SLOG_INFO, "rules reloaded", "file", d->opts->config_path, NULL);
-    } else {
-        /* other processes to watch: start watching afresh */
+    bool same = same_targets(d->cfg, next);
+    struct logwatch *lw = NULL;
+    if (!same) {
         char lerr[256];
-        struct logwatch *lw = logwatch_new(next, lerr, sizeof lerr);
+        lw = logwatch_new(next, lerr, sizeof lerr);
         if (!lw) {
-            pthread_mutex_unlock(&d->lock);
             slog(SLOG_ERROR, "reload rejected: the old rules keep running", "error", lerr, NULL);
             config_free(next);
             return;
         }
+    }
+    int64_t now = clock_mono_ns(), wall = clock_wall_ns();
+    pthread_mutex_lock(&d->lock);
+    /* Episodes that alerted under a rule the reload changes or removes (all
+     * of them when the targets change) end now: their resolved alerts are
+     * told with the old rules and instances, still in place. */
+    const struct event *ev;
+    size_t k = engine_set_rules(d->eng, same ? next->rules : NULL, same ? next->nrules : 0, now,
+                                &ev);
+    for (size_t i = 0; i < k; i++) {
+        struct instance *in = instance_of_slot(d, ev[i].slot);
+        if (in)
+            on_engine_events(d, in, &ev[i], 1, now, wall);
+    }
+    if (same) {
+        /* rules change, watching goes on: unchanged rules keep their state */
+        collector_set_config(d->coll, next);
+        collector_set_rules(d->coll, next->rules, next->nrules);
+        logwatch_set_config(d->logs, next);
+        slog(SLOG_INFO, "rules reloaded", "file", d->opts->config_path, NULL);
+    } else {
+        /* other processes to watch: start watching afresh */
         capturer_abort_all(d->cap);
         alerter_set_logs(d->alert, lw);
         logwatch_free(d->logs);
@@ -346,7 +370,7 @@ static void reload(struct daemon *d)
         d->coll = collector_new(next);
         engine_free(d->eng);
         struct engine_params p = {next->rules, next->nrules, next->poll_interval_ns,
-                                  next->alert.max_captures_per_hour, (uint64_t)clock_wall_ns()};
+                                  next->alert.max_captures_per_hour, (uint64_t)wall};
         d->eng = engine_new(&p);
         capturer_set_engine(d->cap, d->eng);
         slog(SLOG_INFO, "rules reloaded with new targets: watching starts afresh", "file",

@@ -984,6 +984,51 @@ Test(daemon, rules_file_renamed_over_is_loaded_without_sighup)
     cr_assert_eq(count_alerts("rule", "many-threads", NULL), 0);
 }
 
+/* A reload that changes a rule while it fires ends its incident: the
+ * receiver gets a resolved alert under the firing alert's incident key, and
+ * the changed rule, whose condition still holds, opens a new one. */
+Test(daemon, reload_changing_a_firing_rule_resolves_its_incident, .timeout = 90)
+{
+    static const char hot[] = "  - name: cpu-hot\n"
+                              "    when: cpu > 30%\n"
+                              "    for: 1s\n"
+                              "    cooldown: 1m\n"
+                              "    capture: {profile: cpu, duration: 1s, rate: 49}\n";
+    static const char changed[] = "  - name: cpu-hot\n"
+                                  "    when: cpu > 25%\n"
+                                  "    for: 1s\n"
+                                  "    cooldown: 1m\n"
+                                  "    capture: {profile: cpu, duration: 1s, rate: 49}\n";
+    start_receiver();
+    write_rules(hot, 60);
+    start_daemon();
+    const char *phases[] = {"--normal", "0.5", "--hot", "60", NULL};
+    start_demo(phases);
+    json_t *first = wait_alert("rule", "cpu-hot", "firing", 30000);
+    char incident[256];
+    snprintf(incident, sizeof incident, "%s", jstr(first, "incident"));
+    json_decref(first);
+    cr_assert_eq(count_alerts("rule", "cpu-hot", "resolved"), 0);
+
+    write_rules(changed, 60);
+    cr_assert(wait_log("msg=\"rules reloaded\"", 1, 10000), "%s", log_tail());
+    json_t *res = wait_alert("rule", "cpu-hot", "resolved", 15000);
+    cr_assert_str_eq(jstr(res, "incident"), incident, "resolved under its own incident key");
+    json_decref(res);
+
+    long long deadline = now_ms() + 30000;
+    while (count_alerts("rule", "cpu-hot", "firing") < 2 && now_ms() < deadline)
+        pause_ms(200);
+    json_t *all = received(), *a;
+    size_t i, firing = 0;
+    json_array_foreach (all, i, a) {
+        if (alert_is(a, "rule", "cpu-hot", "firing") && ++firing == 2)
+            cr_assert_str_neq(jstr(a, "incident"), incident, "the changed rule: a new incident");
+    }
+    json_decref(all);
+    cr_assert_eq(firing, 2, "%s", log_tail());
+}
+
 Test(daemon, rules_file_writable_by_others_is_refused_at_start)
 {
     /* no receiver: the daemon must not get that far */

@@ -419,11 +419,13 @@ static int64_t resolve_after(const struct rule_spec *r, int64_t poll_ns)
     return ENGINE_DEFAULT_RESOLVE_NS;
 }
 
-static bool for_satisfied(const struct rule_spec *r, const struct rstate *st, int64_t now_ns)
+static bool for_satisfied(const struct engine *e, const struct rule_spec *r,
+                          const struct rstate *st, int64_t now_ns)
 {
     if (r->for_count)
         return st->n_true >= r->for_n;
-    return st->true_since != NONE && now_ns - st->true_since >= r->for_ns;
+    return st->true_since != NONE &&
+           now_ns - st->true_since + e->poll_ns / ENGINE_POLL_SLACK_DIVISOR >= r->for_ns;
 }
 
 /* ---- budget ------------------------------------------------------------ */
@@ -515,35 +517,51 @@ void engine_free(struct engine *e)
     free(e);
 }
 
-void engine_set_rules(struct engine *e, const struct rule_spec *rules, size_t nrules)
+size_t engine_set_rules(struct engine *e, const struct rule_spec *rules, size_t nrules,
+                        int64_t now_ns, const struct event **events)
 {
     uint64_t *fp = xcalloc(nrules ? nrules : 1, sizeof *fp);
     for (size_t i = 0; i < nrules; i++)
         fp[i] = rule_fingerprint(&rules[i]);
+    bool *moved = xcalloc(e->nrules ? e->nrules : 1, sizeof *moved);
 
+    e->nev = 0;
     for (size_t s = 0; s < e->nslots; s++) {
         struct slot *sl = &e->slots[s];
         if (!sl->used)
             continue;
+        memset(moved, 0, (e->nrules ? e->nrules : 1) * sizeof *moved);
         struct rstate *st = xcalloc(nrules ? nrules : 1, sizeof *st);
         for (size_t i = 0; i < nrules; i++) {
             size_t j;
             for (j = 0; j < e->nrules; j++) {
-                if (e->fingerprints[j] == fp[i] && strcmp(e->rules[j].name, rules[i].name) == 0)
+                if (!moved[j] && e->fingerprints[j] == fp[i] &&
+                    strcmp(e->rules[j].name, rules[i].name) == 0)
                     break;
             }
             if (j < e->nrules) {
                 st[i] = sl->st[j]; /* unchanged rule: its state moves over */
                 sl->st[j].bits = NULL;
+                moved[j] = true;
             } else {
                 rstate_init(&st[i], &rules[i]);
             }
         }
-        for (size_t j = 0; j < e->nrules; j++)
-            rstate_fini(&sl->st[j]);
+        for (size_t j = 0; j < e->nrules; j++) {
+            /* a changed or removed rule's alerted episode ends here, named
+             * by the old rules (still valid): receivers close the incident */
+            struct rstate *old = &sl->st[j];
+            if (!moved[j] && old->state == RULE_FIRING && old->alerted) {
+                struct event *ev = ev_new(e, EVENT_RESOLVED, (int)s, j, now_ns);
+                set_episode(e, ev, sl, old, j);
+                ev->nobs = 0;
+            }
+            rstate_fini(old);
+        }
         free(sl->st);
         sl->st = st;
     }
+    free(moved);
     free(e->fingerprints);
     e->fingerprints = fp;
     e->rules = rules;
@@ -554,6 +572,8 @@ void engine_set_rules(struct engine *e, const struct rule_spec *rules, size_t nr
         if (e->slots[s].used)
             build_trackers(e, &e->slots[s]);
     }
+    *events = e->ev;
+    return e->nev;
 }
 
 int engine_slot_add(struct engine *e, const char *target, const char *label)
@@ -833,7 +853,8 @@ size_t engine_step(struct engine *e, int slot, const struct history *h, int64_t 
             }
             if (st->false_since == NONE || gap)
                 st->false_since = now_ns; /* unobserved polls cannot count towards it */
-            if (now_ns - st->false_since < resolve_after(r, e->poll_ns))
+            if (now_ns - st->false_since + e->poll_ns / ENGINE_POLL_SLACK_DIVISOR <
+                resolve_after(r, e->poll_ns))
                 break;
             if (st->alerted) {
                 struct event *ev = ev_new(e, EVENT_RESOLVED, slot, i, now_ns);
@@ -849,7 +870,7 @@ size_t engine_step(struct engine *e, int slot, const struct history *h, int64_t 
             break;
         }
         }
-        if (st->state == RULE_PENDING && for_satisfied(r, st, now_ns))
+        if (st->state == RULE_PENDING && for_satisfied(e, r, st, now_ns))
             want[nwant++] = i;
         else if (st->state == RULE_FIRING && st->waiting)
             want[nwant++] = i;
@@ -984,6 +1005,8 @@ void engine_explain(const struct engine *e, int slot, size_t rule, const struct 
         out->reason = EXPLAIN_PENDING;
         if (!r->for_count && st->true_since != NONE)
             out->remaining_ns = st->true_since + r->for_ns - now_ns;
+        if (out->remaining_ns < 0)
+            out->remaining_ns = 0;
         return;
     default:
         break;

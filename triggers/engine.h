@@ -47,6 +47,11 @@
 #define ENGINE_DEFAULT_RESOLVE_NS (30LL * 1000000000LL)
 #define ENGINE_MAX_COFIRING 16
 #define ENGINE_FIRST_SCHEDULE_MAX_NS (60LL * 1000000000LL)
+/* Polls come from a timer and are read a little late, unevenly: `for: 2s`
+ * at 1 s polls must fire on the third true poll even when the first was
+ * read 1 ms later than the third. Durations measured between polls (`for`,
+ * `resolve_after`) count as met this share of a poll interval early. */
+#define ENGINE_POLL_SLACK_DIVISOR 10
 
 enum rule_state { RULE_INACTIVE, RULE_PENDING, RULE_FIRING, RULE_RESOLVED };
 
@@ -133,8 +138,12 @@ struct engine *engine_new(const struct engine_params *p);
 void engine_free(struct engine *e);
 
 /* Replace the rules (hot reload). A rule whose name and definition are
- * unchanged keeps its state in every slot; the others start afresh. */
-void engine_set_rules(struct engine *e, const struct rule_spec *rules, size_t nrules);
+ * unchanged keeps its state in every slot; the others start afresh. An
+ * episode that had alerted and whose rule changed or went away ends with
+ * EVENT_RESOLVED at now_ns. Those events index the OLD rules: handle them
+ * before the old rules are freed. Valid until the next call into the engine. */
+size_t engine_set_rules(struct engine *e, const struct rule_spec *rules, size_t nrules,
+                        int64_t now_ns, const struct event **events);
 
 /* Register a watched process of the named target; returns its slot (>= 0).
  * label names it in incident keys ("api" or "api:1234"). Both copied. */
