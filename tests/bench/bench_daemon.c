@@ -13,7 +13,10 @@
  * PSS (shared library pages divided among the processes mapping them). The
  * references, measured over the same window: a process that only wakes once
  * a second (the floor of anything that polls at 1 Hz) and an idle process
- * (the noise floor of the measurement); for memory, /bin/sleep. Goal, for
+ * (the noise floor of the measurement); for memory, /bin/sleep and
+ * libfloor (tests/bench/libfloor.c: stakeout's shared libraries loaded and
+ * libcurl initialised, nothing else: the floor below which no code of
+ * stakeout's own can bring it). Goal, for
  * one target: under 30 ms of CPU a minute and under 4 MiB of RSS.
  *
  * Detection latency: the demo service (tests/targets/demo.c) runs its
@@ -49,7 +52,7 @@
 #include <unistd.h>
 
 #ifndef STAKEOUT_PATH
-#error "STAKEOUT_PATH, BURNER_PATH, DEMO_PATH: set by tests/bench/CMakeLists.txt"
+#error "STAKEOUT_PATH, BURNER_PATH, DEMO_PATH, LIBFLOOR_PATH: set by tests/bench/CMakeLists.txt"
 #endif
 
 #define NS 1000000000LL
@@ -290,7 +293,6 @@ static const char default_rules[] = "  - name: cpu-hot\n"
                                     "    capture: {profile: memory, duration: 30s}\n"
                                     "  - name: error-burst\n"
                                     "    when: errors > 30/min and errors > 3x baseline\n"
-                                    "    window: 1m\n"
                                     "    for: 30s\n"
                                     "    cooldown: 30m\n"
                                     "    severity: warning\n"
@@ -373,7 +375,7 @@ struct idle_result {
 };
 
 static int idle_run(size_t n, int seconds, struct idle_result *out, struct idle_result *ticker,
-                    struct idle_result *idle, long long *sleep_hwm)
+                    struct idle_result *idle, long long *sleep_hwm, long long *floor_hwm)
 {
     char tag[64], re[128], rules_path[256], log_path[256], logfile[256];
     snprintf(tag, sizeof tag, "bench-daemon-%d-%zu", (int)getpid(), n);
@@ -408,9 +410,11 @@ static int idle_run(size_t n, int seconds, struct idle_result *out, struct idle_
     pid_t tick = start_ticker();
     char *sleep_argv[] = {"/bin/sleep", "100000", NULL};
     pid_t slp = spawn(sleep_argv, -1, NULL);
+    char *floor_argv[] = {LIBFLOOR_PATH, NULL};
+    pid_t flo = spawn(floor_argv, -1, NULL);
     char *argv[] = {STAKEOUT_PATH, "run", "-c", rules_path, NULL};
     pid_t dpid = spawn(argv, -1, logfile);
-    if (tick < 0 || slp < 0 || dpid < 0)
+    if (tick < 0 || slp < 0 || flo < 0 || dpid < 0)
         return -1;
 
     /* every process found, then two polls to settle */
@@ -453,6 +457,7 @@ static int idle_run(size_t n, int seconds, struct idle_result *out, struct idle_
         res[k]->pss = proc_kb(who[k], "smaps_rollup", "Pss");
     }
     *sleep_hwm = proc_kb(slp, "status", "VmHWM");
+    *floor_hwm = proc_kb(flo, "status", "VmHWM");
     out->baseline_ms = -1;
     if (n == 1) {
         /* the baseline rule added (a reload): from the rename to the end of
@@ -503,8 +508,8 @@ static int bench_idle(void)
            seconds, seconds < 60 ? " (a dry run: the goal is stated over 60 s)" : "");
     for (size_t i = 0; i < 3; i++) {
         struct idle_result d, t, z;
-        long long sleep_hwm = 0;
-        if (idle_run(sizes[i], seconds, &d, &t, &z, &sleep_hwm) != 0)
+        long long sleep_hwm = 0, floor_hwm = 0;
+        if (idle_run(sizes[i], seconds, &d, &t, &z, &sleep_hwm, &floor_hwm) != 0)
             return -1;
         printf("bench_daemon idle: %4zu target processes: CPU %.2f ms/min (%.0f ms/min by "
                "ticks); 1 Hz ticker %.2f ms/min, ratio %.1f; idle process %.2f ms/min\n",
@@ -517,6 +522,10 @@ static int bench_idle(void)
                (double)d.rss_file / 1048576.0, (double)d.pss / 1048576.0,
                (double)sleep_hwm / 1048576.0,
                sleep_hwm > 0 ? (double)d.hwm / (double)sleep_hwm : 0.0);
+        printf("bench_daemon idle: %4zu target processes: its libraries alone (libfloor: linked "
+               "with them all, curl initialised, idle) %.2f MiB, ratio %.2f\n",
+               sizes[i], (double)floor_hwm / 1048576.0,
+               floor_hwm > 0 ? (double)d.hwm / (double)floor_hwm : 0.0);
         if (sizes[i] == 1) {
             bool cpu_ok = d.cpu_ms_per_min < 30.0, rss_ok = d.hwm < 4LL * 1048576;
             printf("bench_daemon idle: one target: CPU %.2f ms/min (goal < 30): %s; peak RSS "
@@ -658,7 +667,7 @@ static int bench_latency(void)
          * to have a CPU sample before the onset */
         snprintf(normal, sizeof normal, "%.3f", 3.0 + (double)(rand() % 1000) / 1000.0);
         char *dargv[] = {DEMO_PATH,  "--log", log_path, "--tag", tag,
-                         "--normal", normal,  "--hot",  "8",     NULL};
+                         "--normal", normal,  "--hot",  "20",    NULL};
         pid_t demo = spawn(dargv, fds[1], NULL);
         close(fds[1]);
         char line[128];
@@ -689,13 +698,19 @@ static int bench_latency(void)
             if (fired > 0)
                 started = capture_start((int)demo);
         }
-        reap(demo);
-        forget(demo);
         if (onset < 0 || fired < 0 || started < 0) {
-            fprintf(stderr,
-                    "bench_daemon: trial %d: no capture (onset %lld, firing %lld); "
-                    "log %s\n",
-                    t, (long long)onset, (long long)fired, logfile);
+            char seen[64];
+            snprintf(seen, sizeof seen, "new_pid=%d ", (int)demo);
+            bool found = count_in_file(logfile, seen) > 0;
+            snprintf(seen, sizeof seen, "pid=%d ", (int)demo);
+            found |= count_in_file(logfile, seen) > 0;
+            if (share < 0 && cpu0 >= 0)
+                share = (double)(cpu_ns(demo) - cpu0) / (double)(clock_ns(CLOCK_MONOTONIC) - mono0);
+            printf("bench_daemon latency: trial %d: no capture within 15 s of the onset (%s; "
+                   "target CPU meanwhile %.0f%% of a core)\n",
+                   t, found ? "the target was found" : "the target was never found", share * 100.0);
+            reap(demo);
+            forget(demo);
             continue;
         }
         /* polls are one second apart (a periodic timer): the firing poll
@@ -710,6 +725,8 @@ static int bench_latency(void)
         while (poll < onset + NS / 2)
             poll += NS;
         double ideal = (double)(poll + 2 * NS - onset) / 1e9;
+        reap(demo);
+        forget(demo);
         lat[ok] = (double)(started - onset) / 1e9;
         by_rule[ok] = ideal;
         to_fire[ok] = (double)(fired - onset) / 1e9;
