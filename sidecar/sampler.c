@@ -56,6 +56,7 @@
 #define STOP_TIMEOUT_NS (20LL * 1000000LL)       /* a running thread stops in microseconds */
 #define DETACH_TIMEOUT_NS (3LL * 1000000000LL)   /* for all threads together */
 #define NAP_NS (1000000LL)                        /* longest sleep of a polling wait */
+#define STOP_SPIN_NS (150LL * 1000LL)             /* see spin_for_stop */
 #define CHECK_INTERVAL_NS (200LL * 1000000LL)    /* tracer, cgroup memory */
 #define GOVERNOR_WINDOW_NS (500LL * 1000000LL)
 #define DEFAULT_DSTATE_NS (1000LL * 1000000LL)
@@ -434,12 +435,33 @@ static void nap(struct capture *c, int64_t deadline)
     wait_event(c, deadline < soon ? deadline : soon);
 }
 
+/* A running thread takes PTRACE_INTERRUPT within microseconds. Blocking
+ * for it lets this CPU go idle, and waking an idle CPU again (a halted vCPU
+ * in a VM above all) costs hundreds of microseconds, every one of them with
+ * the target stopped: ask without blocking for a moment first. Whatever
+ * status comes is handled as the blocking wait would. */
+static void spin_for_stop(struct capture *c, int tid)
+{
+    int64_t until = clock_mono_ns() + STOP_SPIN_NS;
+    do {
+        int st;
+        pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+        if (r == tid) {
+            on_status(c, tid, st);
+            return;
+        }
+        if (r != 0)
+            return; /* ECHILD and the like: the wait below sorts it out */
+    } while (clock_mono_ns() < until);
+}
+
 /* Wait until tid takes the stop we asked for with PTRACE_INTERRUPT. Other
  * stops on the way (a signal, a clone) are handled and resumed. Returns
  * true with the thread stopped, false when it exited or did not stop in
  * time (its interrupt stays pending; drain resumes that stop later). */
 static bool wait_stop(struct capture *c, int tid, int64_t deadline)
 {
+    spin_for_stop(c, tid);
     if (c->have_timer) {
         bool own = !c->timer_armed; /* sample_one arms it before the interrupt */
         if (own)

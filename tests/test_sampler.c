@@ -168,7 +168,7 @@ static void leaf_shares(const struct profile *p, const char *prefix, double out[
             }
         }
     }
-    cr_assert_gt(total, 1500, "only %llu samples in the leaves", (unsigned long long)total);
+    cr_assert_gt(total, 1200, "only %llu samples in the leaves", (unsigned long long)total);
     for (int i = 0; i < 3; i++)
         out[i] = 100.0 * (double)n[i] / (double)total;
 }
@@ -176,7 +176,9 @@ static void leaf_shares(const struct profile *p, const char *prefix, double out[
 /* The tolerance is the issue's 5 points; the sample count must make it
  * several standard errors wide. A share p from n samples varies by
  * sqrt(p(1-p)/n): 2 points at 600 samples (a 5-point miss about once in 80
- * runs), 1.1 points at 2,000. Callers take 2,000 or more. */
+ * runs), 1.1 points at 2,000, 1.4 at 1,200 (3.5 standard errors). Callers
+ * ask for 2,000 or more; with more busy threads than CPUs a thread waits
+ * for one to take its stop, the governor slows down, and fewer come. */
 static void assert_split(const struct profile *p)
 {
     double s[3];
@@ -256,7 +258,7 @@ Test(sampler, multithreaded_target_samples_every_busy_thread)
     struct child c;
     char *argv[] = {(char *)child_target("split"), "--threads", "3", NULL};
     start_target(&c, argv);
-    struct profile *p = capture_ok(c.pid, (struct cap_args){PROFILE_TYPE_CPU, 199, 4000, 0.25});
+    struct profile *p = capture_ok(c.pid, (struct cap_args){PROFILE_TYPE_CPU, 199, 6000, 0.25});
     assert_untouched(c.pid);
     cr_expect_eq(distinct_tids(p, "split-"), 3, "samples from %zu of 3 busy threads",
                  distinct_tids(p, "split-"));
