@@ -1,8 +1,11 @@
 /* sidecar/fsread.c - small-file reads; see fsread.h. */
 #include "fsread.h"
 
+#include "xalloc.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 ssize_t fsread_at(int dirfd, const char *name, char *buf, size_t len)
@@ -40,4 +43,44 @@ out:
 ssize_t fsread(const char *path, char *buf, size_t len)
 {
     return fsread_at(AT_FDCWD, path, buf, len);
+}
+
+int fsread_alloc(const char *path, size_t max, char **out, size_t *outlen)
+{
+    size_t cap = 16384, len = 0;
+    int fd, rc = 0;
+
+    do {
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    } while (fd == -1 && errno == EINTR);
+    if (fd == -1)
+        return -errno;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (cap - len < 4096) { /* room for a good read and the NUL */
+            if (cap >= max)
+                break;
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+        ssize_t r = read(fd, buf + len, cap - len - 1);
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r == -1) {
+            rc = -errno;
+            break;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    if (rc != 0) {
+        free(buf);
+        return rc;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *outlen = len;
+    return 0;
 }

@@ -1,7 +1,7 @@
 /* sidecar/fsread.h - read small kernel files (procfs, cgroupfs) in one go.
  *
- * Owns nothing. I/O only: open, read until EOF or the buffer is full, close;
- * EINTR retried. The parsers in procparse.c take what these return. */
+ * Owns nothing (fsread_alloc's buffer goes to its caller). I/O only: open,
+ * read until EOF or the buffer is full, close; EINTR retried. The parsers in procparse.c take what these return. */
 #ifndef STAKEOUT_FSREAD_H
 #define STAKEOUT_FSREAD_H
 
@@ -14,6 +14,12 @@ ssize_t fsread(const char *path, char *buf, size_t len) __attribute__((warn_unus
 
 /* Same, relative to a directory fd (openat). */
 ssize_t fsread_at(int dirfd, const char *name, char *buf, size_t len)
+    __attribute__((warn_unused_result));
+
+/* Read all of path, or its first max bytes, into a new NUL-terminated buffer
+ * (*out, owned by the caller; *outlen bytes without the NUL), for files of
+ * unknown size such as /proc/PID/maps. Returns 0 or a negative errno. */
+int fsread_alloc(const char *path, size_t max, char **out, size_t *outlen)
     __attribute__((warn_unused_result));
 
 #endif

@@ -23,6 +23,7 @@
 #include "stackwalk.h"
 
 #include "clock.h"
+#include "fsread.h"
 #include "procparse.h"
 #include "xalloc.h"
 
@@ -52,6 +53,7 @@ extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as, unw_word_t ip
 #define SW_BLOCK 2048u
 #define SW_NBLOCKS 32u            /* 64 KiB of stack per unwind */
 #define SW_MAPS_MIN_INTERVAL_NS (100LL * 1000000LL)
+#define SW_MAX_MAPS (64u << 20)    /* bytes of /proc/PID/maps read */
 #define SW_MAX_FP_FRAME (64ull << 20)
 #define SW_FDE_SLOTS 8192u        /* remembered "has an FDE" answers, direct-mapped */
 #define SW_STACK_MAX (64u << 10)      /* bytes of stack copied per snapshot */
@@ -129,37 +131,6 @@ struct stackwalk_thread {
 
 /* ---- /proc/PID/maps ---- */
 
-static int read_whole(const char *path, char **out, size_t *outlen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1)
-        return -errno;
-    size_t cap = 16384, len = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (len == cap) {
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r == -1 && errno == EINTR)
-            continue;
-        if (r == -1) {
-            int e = -errno;
-            free(buf);
-            close(fd);
-            return e;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    *out = buf;
-    *outlen = len;
-    return 0;
-}
-
 static void clear_pages(struct stackwalk *sw)
 {
     for (size_t i = 0; i < SW_PAGE_SLOTS; i++) {
@@ -177,7 +148,7 @@ static int read_maps(struct stackwalk *sw)
     char path[64], *buf = NULL;
     size_t len = 0;
     snprintf(path, sizeof path, "/proc/%d/maps", sw->pid);
-    int rc = read_whole(path, &buf, &len);
+    int rc = fsread_alloc(path, SW_MAX_MAPS, &buf, &len);
     if (rc < 0)
         return rc;
     size_t cap = 64, n = 0;

@@ -130,43 +130,6 @@ static int open_in_root(int rootfd, const char *abs)
     return (int)fd;
 }
 
-/* Reads all of path (at most max bytes) into a new NUL-terminated buffer. */
-static int read_whole(const char *path, size_t max, char **out, size_t *outlen)
-{
-    size_t cap = 65536, len = 0;
-    int fd = open_retry(path, O_RDONLY | O_CLOEXEC);
-    char *buf;
-
-    if (fd < 0)
-        return fd;
-    buf = xmalloc(cap);
-    for (;;) {
-        if (cap - len < 4096) {
-            if (cap >= max)
-                break;
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-        ssize_t r = read(fd, buf + len, cap - len - 1);
-        if (r == -1 && errno == EINTR)
-            continue;
-        if (r == -1) {
-            int e = -errno;
-            close(fd);
-            free(buf);
-            return e;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    buf[len] = '\0';
-    *out = buf;
-    *outlen = len;
-    return 0;
-}
-
 /* The pid as the target knows it (last NSpid field), for its perf map. */
 static int ns_pid(int pid)
 {
@@ -644,7 +607,7 @@ int symbols_snapshot(struct symcache *c, int pid, struct profile *p)
     if (pid <= 0)
         return -EINVAL;
     snprintf(path, sizeof path, "/proc/%d/maps", pid);
-    rc = read_whole(path, SYMBOLS_MAX_MAPS, &maps, &len);
+    rc = fsread_alloc(path, SYMBOLS_MAX_MAPS, &maps, &len);
     if (rc != 0)
         return rc;
     c->tick++;
