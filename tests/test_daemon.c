@@ -1029,6 +1029,67 @@ Test(daemon, reload_changing_a_firing_rule_resolves_its_incident, .timeout = 90)
     cr_assert_eq(firing, 2, "%s", log_tail());
 }
 
+/* A reload lands while the capture of a firing rule runs and renames that
+ * rule (cpu-hot becomes cpu-busy, moved after another). The incident of
+ * cpu-hot is resolved under its key; the capture, collected after the
+ * reload, still goes out, as an alert of a rule that no longer exists
+ * (rule null), never as the alert of whatever rule took its index. */
+Test(daemon, reload_during_a_capture_never_mislabels_its_alert, .timeout = 90)
+{
+    static const char before[] = "  - name: cpu-hot\n"
+                                 "    when: cpu > 30%\n"
+                                 "    for: 1s\n"
+                                 "    capture: {profile: cpu, duration: 4s, rate: 49}\n"
+                                 "  - name: many-fds\n"
+                                 "    when: fds > 100000\n";
+    static const char after[] = "  - name: many-fds\n"
+                                "    when: fds > 100000\n"
+                                "  - name: cpu-busy\n"
+                                "    when: cpu > 1000%\n";
+    start_receiver();
+    write_rules(before, 60);
+    start_daemon();
+    const char *phases[] = {"--normal", "0", "--hot", "60", NULL};
+    int pid = start_demo(phases);
+    cr_assert(wait_log("msg=\"rule firing\" rule=cpu-hot", 1, 20000), "%s", log_tail());
+    long long deadline = now_ms() + 10000;
+    while (tracer_of(pid) == 0) {
+        cr_assert_lt(now_ms(), deadline, "the capture never attached:\n%s", log_tail());
+        pause_ms(20);
+    }
+    write_rules(after, 60);
+    cr_assert(wait_log("msg=\"rules reloaded\"", 1, 10000), "%s", log_tail());
+    cr_assert(wait_log("msg=\"capture done\"", 1, 15000), "%s", log_tail());
+
+    json_t *res = wait_alert("rule", "cpu-hot", "resolved", 15000);
+    json_decref(res);
+    json_t *all = NULL, *a;
+    size_t i, firing = 0;
+    deadline = now_ms() + 15000;
+    while (firing == 0 && now_ms() < deadline) {
+        json_decref(all);
+        all = received();
+        json_array_foreach (all, i, a) {
+            if (alert_is(a, "rule", NULL, "firing") && json_is_object(json_object_get(a, "profile")))
+                firing++;
+        }
+        if (firing == 0)
+            pause_ms(200);
+    }
+    cr_assert_eq(firing, 1, "the capture's alert never came:\n%s", log_tail());
+    json_array_foreach (all, i, a) {
+        if (!alert_is(a, "rule", NULL, "firing") || !json_is_object(json_object_get(a, "profile")))
+            continue;
+        const json_t *rule = json_object_get(a, "rule");
+        cr_assert(json_is_null(rule) || strcmp(jstr(rule, "name"), "cpu-hot") == 0,
+                  "the capture's alert names rule %s", jstr(rule, "name"));
+    }
+    json_decref(all);
+    cr_assert_eq(count_alerts("rule", "many-fds", NULL), 0);
+    cr_assert_eq(count_alerts("rule", "cpu-busy", NULL), 0);
+    assert_running_untraced(pid);
+}
+
 Test(daemon, rules_file_writable_by_others_is_refused_at_start)
 {
     /* no receiver: the daemon must not get that far */
