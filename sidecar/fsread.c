@@ -47,9 +47,11 @@ ssize_t fsread(const char *path, char *buf, size_t len)
 
 int fsread_alloc(const char *path, size_t max, char **out, size_t *outlen)
 {
-    size_t cap = 16384, len = 0;
+    size_t cap = max < 16384 ? max : 16384, len = 0;
     int fd, rc = 0;
 
+    if (max < 2)
+        return -EINVAL;
     do {
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     } while (fd == -1 && errno == EINTR);
@@ -57,10 +59,10 @@ int fsread_alloc(const char *path, size_t max, char **out, size_t *outlen)
         return -errno;
     char *buf = xmalloc(cap);
     for (;;) {
-        if (cap - len < 4096) { /* room for a good read and the NUL */
+        if (len + 1 == cap) { /* full but for the NUL */
             if (cap >= max)
                 break;
-            cap *= 2;
+            cap = cap > max / 2 ? max : 2 * cap;
             buf = xrealloc(buf, cap);
         }
         ssize_t r = read(fd, buf + len, cap - len - 1);

@@ -16,9 +16,10 @@ ssize_t fsread(const char *path, char *buf, size_t len) __attribute__((warn_unus
 ssize_t fsread_at(int dirfd, const char *name, char *buf, size_t len)
     __attribute__((warn_unused_result));
 
-/* Read all of path, or its first max bytes, into a new NUL-terminated buffer
- * (*out, owned by the caller; *outlen bytes without the NUL), for files of
- * unknown size such as /proc/PID/maps. Returns 0 or a negative errno. */
+/* Read all of path, or its first max - 1 bytes, into a new NUL-terminated
+ * buffer (*out, owned by the caller; *outlen bytes without the NUL), for
+ * files of unknown size such as /proc/PID/maps. Returns 0 or a negative
+ * errno (-EINVAL: max below 2). */
 int fsread_alloc(const char *path, size_t max, char **out, size_t *outlen)
     __attribute__((warn_unused_result));
 

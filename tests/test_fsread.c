@@ -54,11 +54,15 @@ Test(fsread, alloc_stops_near_max)
     write_pattern(100000);
     char *buf = NULL;
     size_t len = 0;
-    cr_assert_eq(fsread_alloc(path, 32768, &buf, &len), 0);
-    cr_assert(len < 32768 && len > 16384, "read %zu bytes with max 32768", len);
+    cr_assert_eq(fsread_alloc(path, 20000, &buf, &len), 0);
+    cr_assert_eq(len, 19999, "read %zu bytes with max 20000", len);
     cr_assert_eq(strlen(buf), len);
     cr_assert_eq(memcmp(buf, "abcdefghij", 10), 0);
     free(buf);
+    cr_assert_eq(fsread_alloc(path, 11, &buf, &len), 0, "a max below the first buffer");
+    cr_assert_str_eq(buf, "abcdefghij");
+    free(buf);
+    cr_assert_eq(fsread_alloc(path, 1, &buf, &len), -EINVAL);
 }
 
 Test(fsread, alloc_of_a_missing_file_is_enoent_and_allocates_nothing)
