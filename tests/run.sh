@@ -42,7 +42,9 @@ if [ "$fuzz_seconds" -gt 0 ]; then
     for target in fuzz_config fuzz_expr; do
         corpus=build-fuzz/corpus-$target
         mkdir -p "$corpus"
-        # seeds: the shipped rules, the test corpus; libFuzzer adds to the copy
+        # seeds: the shipped rules, the test corpus, inputs that once failed;
+        # libFuzzer adds to the copy
+        cp tests/fuzz/seeds/"$target"/* "$corpus"/ 2>/dev/null || true
         if [ "$target" = fuzz_config ]; then
             cp rules/*.yaml rules/examples/*.yaml tests/config/*/*.yaml "$corpus"/ 2>/dev/null || true
         else

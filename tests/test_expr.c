@@ -220,6 +220,9 @@ ParameterizedTestParameters(expr, bad_expression_reports_offset_and_reason)
         {"cpu > 80%)", 9, "unmatched ')'"},
         {"cpu > 80% & rss > 1", 10, "unexpected character '&'"},
         {"cpu > 80\x01", 8, "unexpected byte 0x01"},
+        {"cpu > 2000000000000000", 6, "number is too large"},
+        {"errors > 25555555555555/s", 9, "value is too large for 'errors'"},
+        {"rss > 1000000TiB", 6, "value is too large for 'rss'"},
     };
     return cr_make_param_array(struct bad_case, cases, sizeof cases / sizeof cases[0]);
 }

@@ -312,6 +312,14 @@ static struct expr *parse_cmp(struct parser *p)
         }
         if (!convert(p, m, q.num, uoff, ulen, q.off, qlen ? qlen : q.len, &value))
             return NULL;
+        /* "25555555555555/s" passes the literal check but not once it is
+         * per minute: the canonical form would not parse back. */
+        if (value > EXPR_MAX_NUMBER) {
+            char lim[64];
+            metric_format(m, EXPR_MAX_NUMBER, lim, sizeof lim);
+            fail_at(p, q.off, "value is too large for '%s' (at most %s)", metric_name(m), lim);
+            return NULL;
+        }
     }
     if (p->ncmp >= EXPR_MAX_CMP) {
         fail_at(p, start, "too many comparisons in one expression (at most %d)", EXPR_MAX_CMP);

@@ -20,7 +20,8 @@
 #define EXPR_MAX_LEN 4096
 #define EXPR_MAX_DEPTH 32
 #define EXPR_MAX_CMP 64
-#define EXPR_MAX_NUMBER 1e15 /* larger literals are mistakes, and would not print back */
+#define EXPR_MAX_NUMBER 1e15 /* larger literals or values (in the metric's canonical
+                               * unit) are mistakes, and would not print back */
 
 enum expr_kind { EXPR_CMP, EXPR_AND, EXPR_OR };
 enum expr_op { EXPR_OP_GT, EXPR_OP_GE, EXPR_OP_LT, EXPR_OP_LE };
