@@ -223,6 +223,7 @@ ParameterizedTestParameters(expr, bad_expression_reports_offset_and_reason)
         {"cpu > 2000000000000000", 6, "number is too large"},
         {"errors > 25555555555555/s", 9, "value is too large for 'errors'"},
         {"rss > 1000000TiB", 6, "value is too large for 'rss'"},
+        {"oom_eta>150260875m", 8, "value is too large for 'oom_eta' (less than 100000d)"},
     };
     return cr_make_param_array(struct bad_case, cases, sizeof cases / sizeof cases[0]);
 }

@@ -320,6 +320,11 @@ static struct expr *parse_cmp(struct parser *p)
             fail_at(p, q.off, "value is too large for '%s' (at most %s)", metric_name(m), lim);
             return NULL;
         }
+        if (metric_unit(m) == METRIC_UNIT_SECONDS && value >= METRIC_MAX_SECONDS) {
+            fail_at(p, q.off, "value is too large for '%s' (less than %.0fd)", metric_name(m),
+                    METRIC_MAX_SECONDS / 86400.0);
+            return NULL;
+        }
     }
     if (p->ncmp >= EXPR_MAX_CMP) {
         fail_at(p, start, "too many comparisons in one expression (at most %d)", EXPR_MAX_CMP);

@@ -107,7 +107,7 @@ void metric_format(enum metric m, double v, char *buf, size_t len)
         return;
     }
     case METRIC_UNIT_SECONDS:
-        if (isinf(v) || v >= 9e9) /* beyond what a duration can hold */
+        if (isinf(v) || v >= METRIC_MAX_SECONDS)
             snprintf(buf, len, "never");
         else
             units_format_duration((long long)(v * 1e9), buf, len);

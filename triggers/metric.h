@@ -34,6 +34,10 @@ enum metric_unit {
     METRIC_UNIT_COUNT,
 };
 
+/* Durations from here on print as "never" and are refused in rules: a
+ * whole number of days (100000d), below what int64 nanoseconds hold. */
+#define METRIC_MAX_SECONDS 8.64e9
+
 /* Name as written in rules ("rss_growth"). */
 const char *metric_name(enum metric m);
 
