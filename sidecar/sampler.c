@@ -53,7 +53,7 @@
 
 #define SEIZE_OPTIONS                                                                             \
     (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC)
-#define STOP_TIMEOUT_NS (20LL * 1000000LL)       /* a running thread stops in microseconds */
+#define STOP_LATE_NS (2LL * 1000000LL)           /* a running thread stops in microseconds */
 #define DETACH_TIMEOUT_NS (3LL * 1000000000LL)   /* for all threads together */
 #define NAP_NS (1000000LL)                        /* longest sleep of a polling wait */
 #define STOP_SPIN_NS (150LL * 1000LL)             /* see spin_for_stop */
@@ -72,6 +72,8 @@ struct thr {
     bool stopped;                  /* in a ptrace-stop we have not ended yet */
     bool group_stop;               /* that stop is job control: resume with PTRACE_LISTEN */
     bool interrupted;              /* PTRACE_INTERRUPT sent, its stop not seen yet */
+    bool late;                     /* that interrupt is a sample's: take it at the stop */
+    int64_t late_tick_ns;          /* the tick it belongs to */
     bool named;
     int pending_sig;               /* signal-delivery-stop: the signal to pass on */
     char state;                    /* from stat at the last tick */
@@ -109,7 +111,7 @@ struct capture {
     int64_t win_start_ns, win_stopped_ns;
     uint64_t win_ticks, win_samples;
     int64_t max_stop_ns;
-    uint64_t stop_timeouts, dstate_skips;
+    uint64_t dstate_skips, late_samples;
 
     bool have_timer;               /* bounds the blocking wait for a stop */
     bool timer_armed;
@@ -305,6 +307,23 @@ static bool relevant(struct capture *c, int pid)
     return n > 0 && procparse_status(buf, (size_t)n, &st) == 0 && st.tracer_pid == c->self;
 }
 
+static void take_sample(struct capture *c, struct thr *t, int64_t t_ns, int64_t since_ns);
+
+/* Resume t, or, when it stopped for a sample taken late, take it (which
+ * resumes it). */
+static void resume_or_sample(struct capture *c, struct thr *t)
+{
+    if (t->late && t->stopped && !t->interrupted) {
+        t->late = false;
+        if (!t->group_stop) {
+            c->late_samples++;
+            take_sample(c, t, t->late_tick_ns, clock_mono_ns());
+            return;
+        }
+    }
+    resume(t);
+}
+
 /* Collect one event of tid, if any; true when there was one. */
 static bool poll_one(struct capture *c, int tid, bool resume_it)
 {
@@ -317,7 +336,7 @@ static bool poll_one(struct capture *c, int tid, bool resume_it)
         on_status(c, tid, st);
         struct thr *t = find_thr(c, tid);
         if (t && resume_it)
-            resume(t);
+            resume_or_sample(c, t);
         return true;
     }
     if (r == -1 && errno == ECHILD) {
@@ -692,44 +711,20 @@ static void name_thread(struct capture *c, struct thr *t)
     t->named = true;
 }
 
-/* Stop one thread, take its stack, let it go. The stop is counted from
- * the interrupt to the resume: an upper bound, which also holds the time
- * the thread took to reach the stop (an inter-processor interrupt; on a
- * machine with more runnable threads than CPUs, its wait for a CPU), so on
- * a crowded machine the governor errs towards fewer samples. */
-static void sample_one(struct capture *c, int tid, int64_t t_ns)
+/* t is in the stop of our interrupt: copy its registers and stack, resume
+ * it, then unwind the copy and add the sample of tick t_ns. The stop is
+ * counted from since_ns to the resume. For a sample taken at once since_ns
+ * is the interrupt: an upper bound, which also holds the time the thread
+ * took to reach the stop (an inter-processor interrupt, or its wait for a
+ * CPU on a crowded machine), so the governor errs towards fewer samples.
+ * For a late sample it is when the stop was seen. */
+static void take_sample(struct capture *c, struct thr *t, int64_t t_ns, int64_t since_ns)
 {
-    /* the timer is set and cleared outside the stop: two syscalls fewer in it */
-    if (c->have_timer) {
-        timer_arm(c, STOP_TIMEOUT_NS);
-        c->timer_armed = true;
-    }
-    int64_t t0 = clock_mono_ns();
-    bool stopped = ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == 0;
-    if (stopped) {
-        find_thr(c, tid)->interrupted = true;
-        stopped = wait_stop(c, tid, t0 + STOP_TIMEOUT_NS);
-        if (!stopped && find_thr(c, tid))
-            c->stop_timeouts++;
-    } /* else ESRCH: it is exiting; a wait collects it */
-    if (!stopped) {
-        disarm(c);
-        return;
-    }
-    struct thr *t;
-    t = find_thr(c, tid);
-    if (t->group_stop && c->o->mode == PROFILE_TYPE_CPU) {
-        resume(t); /* stopped by job control: not running */
-        disarm(c);
-        c->p->idle_samples++;
-        return;
-    }
     if (!t->swt)
-        t->swt = stackwalk_thread_new(c->sw, tid);
+        t->swt = stackwalk_thread_new(c->sw, t->tid);
     bool snapped = stackwalk_snapshot(c->sw, t->swt) == 0;
     resume(t);
-    int64_t stop_ns = clock_mono_ns() - t0;
-    disarm(c);
+    int64_t stop_ns = clock_mono_ns() - since_ns;
     c->p->stopped_ns += stop_ns;
     c->win_stopped_ns += stop_ns;
     if (stop_ns > c->max_stop_ns)
@@ -740,9 +735,47 @@ static void sample_one(struct capture *c, int tid, int64_t t_ns)
     /* the thread runs again: the unwind works on the copy of its stack */
     uint32_t n = snapped ? stackwalk_unwind(c->sw, t->swt, c->ips, SAMPLER_MAX_FRAMES) : 0;
     /* n == 0 is kept as an empty stack and counted in failed_unwinds by the profile */
-    profile_add_sample(c->p, c->ips, n, tid, t_ns, (uint64_t)c->interval_ns);
+    profile_add_sample(c->p, c->ips, n, t->tid, t_ns, (uint64_t)c->interval_ns);
     if (!t->named)
         name_thread(c, t);
+}
+
+/* Sample one thread: interrupt it, wait for its stop, take the sample. A
+ * thread that does not stop within STOP_LATE_NS is not on a CPU (waiting for
+ * one, or throttled by its cgroup's quota): waiting longer would keep this
+ * loop from the other threads, so its sample is taken when its stop comes,
+ * at the next drain, and counts the time stopped from then. */
+static void sample_one(struct capture *c, int tid, int64_t t_ns)
+{
+    /* the timer is set and cleared outside the stop: two syscalls fewer in it */
+    if (c->have_timer) {
+        timer_arm(c, STOP_LATE_NS);
+        c->timer_armed = true;
+    }
+    int64_t t0 = clock_mono_ns();
+    bool stopped = ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == 0;
+    if (stopped) {
+        find_thr(c, tid)->interrupted = true;
+        stopped = wait_stop(c, tid, t0 + STOP_LATE_NS);
+        struct thr *t = find_thr(c, tid);
+        if (!stopped && t && t->interrupted) {
+            t->late = true;
+            t->late_tick_ns = t_ns;
+        }
+    } /* else ESRCH: it is exiting; a wait collects it */
+    if (!stopped) {
+        disarm(c);
+        return;
+    }
+    struct thr *t = find_thr(c, tid);
+    if (t->group_stop && c->o->mode == PROFILE_TYPE_CPU) {
+        resume(t); /* stopped by job control: not running */
+        disarm(c);
+        c->p->idle_samples++;
+        return;
+    }
+    disarm(c);
+    take_sample(c, t, t_ns, t0);
 }
 
 static int by_cpu_desc(const void *a, const void *b)
@@ -758,8 +791,8 @@ static void tick(struct capture *c, int64_t now)
     int64_t dstate_limit = c->o->abort_dstate_ns > 0 ? c->o->abort_dstate_ns : DEFAULT_DSTATE_NS;
     for (size_t i = 0; i < n; i++) {
         struct thr *t = c->thr[i];
-        if (!t->started || t->stopped)
-            continue;
+        if (!t->started || t->stopped || t->late)
+            continue; /* a late sample is still to come */
         if (!read_thread_stat(c, t))
             continue;
         if (t->state == 'D') {
@@ -922,9 +955,11 @@ static void finish_notes(struct capture *c, int64_t end_ns)
         p->aborted = true;
         profile_note(p, "capture ended early on request after %.2fs", at);
     }
-    if (c->stop_timeouts)
-        profile_note(p, "%llu stop(s) timed out (thread did not stop within %lld ms): not sampled",
-                     (unsigned long long)c->stop_timeouts, (long long)(STOP_TIMEOUT_NS / 1000000));
+    if (c->late_samples)
+        profile_note(p,
+                     "%llu sample(s) taken late: the thread was waiting for a CPU (or its "
+                     "cgroup's CPU quota) and stopped when it next ran",
+                     (unsigned long long)c->late_samples);
     if (c->dstate_skips && o->mode == PROFILE_TYPE_WALL)
         profile_note(p, "%llu sample(s) of threads in uninterruptible sleep (D) not unwound",
                      (unsigned long long)c->dstate_skips);
