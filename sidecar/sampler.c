@@ -105,7 +105,8 @@ struct capture {
     char abort_why[160];
 
     unsigned rate;
-    int64_t interval_ns;
+    int64_t interval_ns;           /* mean gap between ticks; see next_gap */
+    uint64_t rng;                  /* xorshift64* state for the gaps */
     int64_t start_ns;
     uint64_t ticks, samples;
     int64_t win_start_ns, win_stopped_ns;
@@ -895,6 +896,22 @@ static void checks(struct capture *c, int64_t now)
     }
 }
 
+/* The gap to the next tick: interval_ns on average, drawn uniformly from
+ * [interval/2, 3*interval/2). A fixed period samples anything periodic in
+ * the target (a 10 ms timer loop; a round of the test target that fits a
+ * tick a whole number of times) in lockstep, at the same few instructions
+ * every tick, and the profile is wrong with any number of samples; random
+ * gaps see every phase. The mean, so the rate and the weight of a sample,
+ * is unchanged. */
+static int64_t next_gap(struct capture *c)
+{
+    c->rng ^= c->rng >> 12;
+    c->rng ^= c->rng << 25;
+    c->rng ^= c->rng >> 27;
+    uint64_t r = (c->rng * 2685821657736338717ULL) >> 11;
+    return c->interval_ns / 2 + (int64_t)(r % (uint64_t)c->interval_ns);
+}
+
 static void capture_loop(struct capture *c)
 {
     const struct sampler_opts *o = c->o;
@@ -912,9 +929,9 @@ static void capture_loop(struct capture *c)
         if (now >= next) {
             tick(c, now);
             drain(c);
-            next += c->interval_ns;
+            next += next_gap(c);
             if (next <= now)
-                next = now + c->interval_ns; /* behind: skip ticks rather than burst */
+                next = now + next_gap(c); /* behind: skip ticks rather than burst */
             governor(c, now);
             checks(c, now);
             if (o->progress && now >= next_progress) {
@@ -1013,6 +1030,9 @@ int sampler_capture(const struct sampler_opts *o, struct profile **out, char *er
     struct capture c = {.o = o, .pid = o->pid, .self = (int)syscall(SYS_gettid),
                         .rate = o->rate_hz};
     c.interval_ns = 1000000000LL / o->rate_hz;
+    c.rng = (uint64_t)clock_mono_ns() ^ ((uint64_t)o->pid << 32) ^ 0x9e3779b97f4a7c15ULL;
+    if (c.rng == 0) /* xorshift stays at 0 */
+        c.rng = 1;
 
     int leader_tracer = tracer_of(o->pid, o->pid);
     if (leader_tracer < 0) {

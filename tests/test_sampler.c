@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -252,6 +253,47 @@ Test(sampler, split_shares_within_5_points_with_full_call_path)
     cr_expect_str_eq(p->comm, "split");
     profile_free(p);
     child_stop(&c);
+}
+
+/* Ticks come at random gaps around the interval, so nothing periodic in
+ * the target is sampled in lockstep: fixed gaps would give a spread near 0,
+ * uniform ones in [T/2, 3T/2) a standard deviation of 0.29 T. */
+Test(sampler, ticks_come_at_random_gaps_around_the_interval)
+{
+    struct child c;
+    char *argv[] = {(char *)child_target("burner"), NULL};
+    start_target(&c, argv);
+    struct profile *p = capture_ok(c.pid, (struct cap_args){PROFILE_TYPE_CPU, 99, 2000, 1.0});
+    assert_untouched(c.pid);
+    child_stop(&c);
+    int32_t busy = 0;
+    for (uint32_t i = 0; i < p->nthreads; i++) {
+        if (strcmp(p->threads[i].name, "burn-0") == 0)
+            busy = p->threads[i].tid;
+    }
+    cr_assert_neq(busy, 0, "the busy thread was not sampled");
+    double sum = 0, sq = 0;
+    size_t n = 0;
+    int64_t prev = -1;
+    for (size_t i = 0; i < p->nsamples; i++) {
+        if (p->samples[i].tid != busy)
+            continue;
+        if (prev >= 0) {
+            double gap = (double)(p->samples[i].t_ns - prev) / 1e6;
+            sum += gap;
+            sq += gap * gap;
+            n++;
+        }
+        prev = p->samples[i].t_ns;
+    }
+    cr_assert_gt(n, 100, "only %zu gaps", n);
+    double mean = sum / (double)n, sd = sqrt(sq / (double)n - mean * mean);
+    double t = 1000.0 / 99;
+    cr_log_info("gaps: %zu, mean %.2f ms, sd %.2f ms (interval %.2f ms)", n, mean, sd, t);
+    cr_expect(mean > 0.85 * t && mean < 1.2 * t, "mean gap %.2f ms, interval %.2f ms", mean, t);
+    cr_expect(sd > 0.2 * t && sd < 0.4 * t, "gaps spread by %.2f ms: want about %.2f", sd,
+              0.29 * t);
+    profile_free(p);
 }
 
 Test(sampler, multithreaded_target_samples_every_busy_thread)
