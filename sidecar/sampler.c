@@ -265,6 +265,11 @@ static void on_status(struct capture *c, int tid, int status)
     t->stopped = true;
     t->group_stop = false;
     t->pending_sig = 0;
+    /* Any ptrace-stop ends a pending PTRACE_INTERRUPT: the kernel clears
+     * the STOP trap at every trap (ptrace_stop: "any trap clears pending
+     * STOP trap"). Waiting on for the interrupt's own stop after a clone
+     * event would wait for a stop that never comes. */
+    t->interrupted = false;
     unsigned long msg = 0;
     switch (event) {
     case PTRACE_EVENT_CLONE:
@@ -286,7 +291,6 @@ static void on_status(struct capture *c, int tid, int status)
     case PTRACE_EVENT_STOP:
         /* our interrupt, or a new thread's first stop, or job control */
         t->group_stop = sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
-        t->interrupted = false;
         t->started = true;
         break;
     case 0:
@@ -316,7 +320,7 @@ static void resume_or_sample(struct capture *c, struct thr *t)
 {
     if (t->late && t->stopped && !t->interrupted) {
         t->late = false;
-        if (!t->group_stop) {
+        if (!t->group_stop && !c->execed) { /* after an exec the stack is another program's */
             c->late_samples++;
             take_sample(c, t, t->late_tick_ns, clock_mono_ns());
             return;
@@ -398,7 +402,7 @@ static void on_timer(int sig)
     (void)sig; /* only to end a blocking waitpid with EINTR */
 }
 
-/* A one-shot timer signal for this thread, so that waiting for a stop can
+/* A timer signal for this thread, so that waiting for a stop can
  * block in waitpid (the stop reaches us directly, tens of microseconds
  * sooner than through SIGCHLD) and still give up on a thread that went
  * into uninterruptible sleep. Without it, waits poll with SIGCHLD. */
@@ -431,10 +435,16 @@ static void timer_teardown(struct capture *c)
     c->have_timer = false;
 }
 
+/* Arm the timer to fire in ns (0 disarms). It repeats every NAP_NS after
+ * that: an expiry that lands while we are not blocked in waitpid (handling
+ * another stop of the thread) interrupts nothing, and a one-shot timer
+ * would leave the next waitpid blocked for as long as the thread runs. */
 static void timer_arm(struct capture *c, int64_t ns)
 {
     struct itimerspec it = {.it_value = {.tv_sec = ns / 1000000000LL,
                                          .tv_nsec = ns % 1000000000LL}};
+    if (ns > 0)
+        it.it_interval.tv_nsec = NAP_NS;
     timer_settime(c->timer, 0, &it, NULL);
 }
 
@@ -484,8 +494,10 @@ static bool wait_stop(struct capture *c, int tid, int64_t deadline)
     spin_for_stop(c, tid);
     if (c->have_timer) {
         bool own = !c->timer_armed; /* sample_one arms it before the interrupt */
-        if (own)
-            timer_arm(c, deadline - clock_mono_ns());
+        if (own) {
+            int64_t left = deadline - clock_mono_ns();
+            timer_arm(c, left > 0 ? left : 1); /* 0 would disarm it */
+        }
         bool stopped = false;
         for (;;) {
             struct thr *t = find_thr(c, tid);
@@ -769,6 +781,11 @@ static void sample_one(struct capture *c, int tid, int64_t t_ns)
         return;
     }
     struct thr *t = find_thr(c, tid);
+    if (c->execed) {
+        resume(t); /* another program now: the capture ends */
+        disarm(c);
+        return;
+    }
     if (t->group_stop && c->o->mode == PROFILE_TYPE_CPU) {
         resume(t); /* stopped by job control: not running */
         disarm(c);
