@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,10 +63,16 @@ int child_start(struct child *c, char *const argv[])
         close(in[1]);
         return -errno;
     }
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == -1)
         return -errno;
     if (pid == 0) {
+        /* a test killed by its timeout (SIGKILL: no atexit) takes this
+         * process with it */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
         dup2(in[0], 0);
         dup2(out[1], 1);
         execv(argv[0], argv);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +64,7 @@ int spawn_capture(char *const argv[], char *const extra_env[], int timeout_ms,
         close(outp[1]);
         return -e;
     }
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == -1) {
         int e = errno;
@@ -73,6 +75,11 @@ int spawn_capture(char *const argv[], char *const extra_env[], int timeout_ms,
         return -e;
     }
     if (pid == 0) {
+        /* a test killed by its timeout (SIGKILL: no atexit) takes this
+         * process with it */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull != -1)
             dup2(devnull, 0);
