@@ -485,10 +485,11 @@ static void spin_for_stop(struct capture *c, int tid)
     } while (clock_mono_ns() < until);
 }
 
-/* Wait until tid takes the stop we asked for with PTRACE_INTERRUPT. Other
- * stops on the way (a signal, a clone) are handled and resumed. Returns
- * true with the thread stopped, false when it exited or did not stop in
- * time (its interrupt stays pending; drain resumes that stop later). */
+/* Wait until tid, sent PTRACE_INTERRUPT while running, stops. Any stop
+ * will do: a signal or clone stop on the way ends the interrupt too (see
+ * on_status). Returns true with the thread stopped, false when it exited
+ * or did not stop in time (its interrupt stays pending; the caller marks
+ * it late and drain takes the sample at the stop). */
 static bool wait_stop(struct capture *c, int tid, int64_t deadline)
 {
     spin_for_stop(c, tid);
@@ -503,12 +504,10 @@ static bool wait_stop(struct capture *c, int tid, int64_t deadline)
             struct thr *t = find_thr(c, tid);
             if (!t)
                 break;
-            if (!t->interrupted && t->stopped) {
+            if (t->stopped) {
                 stopped = true;
                 break;
             }
-            if (t->stopped)
-                resume(t);
             int st;
             pid_t r = waitpid(tid, &st, __WALL);
             if (r == tid) {
@@ -529,10 +528,8 @@ static bool wait_stop(struct capture *c, int tid, int64_t deadline)
         struct thr *t = find_thr(c, tid);
         if (!t)
             return false;
-        if (!t->interrupted && t->stopped)
-            return true;
         if (t->stopped)
-            resume(t); /* an event before our stop: let it go on */
+            return true;
         if (poll_one(c, tid, false))
             continue;
         if (!find_thr(c, tid))
