@@ -4,8 +4,8 @@
  *   burner [--threads N] [--idle M] [--tag TEXT] [--seconds S]
  *
  * Starts N threads named burn-0.. that spin (default 1) and M threads named
- * idle-0.. that sleep, prints "ready PID" on stdout once all are running,
- * then runs until killed or for S seconds. --tag only makes the command line
+ * idle-0.. that sleep (at most 64), prints "ready PID" on stdout once all
+ * are named and spinning or asleep, then runs until killed or for S seconds. --tag only makes the command line
  * unique so a test can match exactly this process.
  *
  * On the line "cpu" on stdin it answers "cpu_ns=C wall_ns=W": its own CPU
@@ -15,29 +15,54 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 static volatile unsigned long long sink;
+
+#define MAX_IDLE 64
+static _Atomic int idle_tid[MAX_IDLE]; /* set once the thread has its name */
+static _Atomic int spinning;
 
 static void *spin(void *arg)
 {
     char name[16];
     snprintf(name, sizeof name, "burn-%d", (int)(long)arg);
     pthread_setname_np(pthread_self(), name);
+    spinning++;
     for (;;)
         sink++;
     return NULL;
 }
+
 
 static void *idle(void *arg)
 {
     char name[16];
     snprintf(name, sizeof name, "idle-%d", (int)(long)arg);
     pthread_setname_np(pthread_self(), name);
+    idle_tid[(long)arg] = (int)syscall(SYS_gettid);
     for (;;)
         pause();
     return NULL;
+}
+
+/* True once thread tid sleeps (state S): "ready" must not come while an
+ * idle thread is still on its way to pause(), or a CPU-mode capture that
+ * starts at once sees it running. */
+static int asleep(int tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && paren[2] == 'S';
 }
 
 int main(int argc, char **argv)
@@ -53,6 +78,8 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--tag") == 0 && i + 1 < argc)
             i++;
     }
+    if (idles < 0 || idles > MAX_IDLE)
+        return 1;
     for (int i = 0; i < threads; i++) {
         pthread_t t;
         if (pthread_create(&t, NULL, spin, (void *)(long)i) != 0)
@@ -62,6 +89,15 @@ int main(int argc, char **argv)
         pthread_t t;
         if (pthread_create(&t, NULL, idle, (void *)(long)i) != 0)
             return 1;
+    }
+    /* all threads named, spinning or asleep; 10 s at most */
+    for (int waited = 0; waited < 10000; waited++) {
+        int ok = spinning == threads;
+        for (int i = 0; i < idles && ok; i++)
+            ok = idle_tid[i] != 0 && asleep(idle_tid[i]);
+        if (ok)
+            break;
+        usleep(1000);
     }
     printf("ready %d\n", (int)getpid());
     fflush(stdout);
