@@ -806,10 +806,11 @@ static void tick(struct capture *c, int64_t now)
     int64_t dstate_limit = c->o->abort_dstate_ns > 0 ? c->o->abort_dstate_ns : DEFAULT_DSTATE_NS;
     for (size_t i = 0; i < n; i++) {
         struct thr *t = c->thr[i];
-        if (!t->started || t->stopped || t->late)
-            continue; /* a late sample is still to come */
+        if (!t->started || t->stopped)
+            continue;
         if (!read_thread_stat(c, t))
             continue;
+        /* a late thread is only watched for a long D: its sample is to come */
         if (t->state == 'D') {
             if (t->d_since == 0)
                 t->d_since = now;
@@ -819,12 +820,16 @@ static void tick(struct capture *c, int64_t now)
                          "thread %d in uninterruptible sleep (D) for over %lld ms", t->tid,
                          (long long)(dstate_limit / 1000000));
             }
+            if (t->late)
+                continue;
             c->dstate_skips++; /* an interrupt would only land when the sleep ends */
             if (c->o->mode == PROFILE_TYPE_CPU)
                 c->p->idle_samples++;
             continue;
         }
         t->d_since = 0;
+        if (t->late)
+            continue;
         bool running = t->state == 'R';
         bool alive = t->state != 'Z' && t->state != 'X';
         if (c->o->mode == PROFILE_TYPE_CPU ? running : alive)
