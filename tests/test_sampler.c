@@ -18,7 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -256,8 +255,10 @@ Test(sampler, split_shares_within_5_points_with_full_call_path)
 }
 
 /* Ticks come at random gaps around the interval, so nothing periodic in
- * the target is sampled in lockstep: fixed gaps would give a spread near 0,
- * uniform ones in [T/2, 3T/2) a standard deviation of 0.29 T. */
+ * the target is sampled in lockstep. Gaps uniform in [T/2, 3T/2) put 30%
+ * of them under 0.8 T; fixed ticks put none there, as ticks never burst.
+ * A tick where the thread was not sampled (late on a loaded machine) only
+ * makes a longer gap, so the short ones are what to count. */
 Test(sampler, ticks_come_at_random_gaps_around_the_interval)
 {
     struct child c;
@@ -272,8 +273,8 @@ Test(sampler, ticks_come_at_random_gaps_around_the_interval)
             busy = p->threads[i].tid;
     }
     cr_assert_neq(busy, 0, "the busy thread was not sampled");
-    double sum = 0, sq = 0;
-    size_t n = 0;
+    double t = 1000.0 / 99, sum = 0;
+    size_t n = 0, shorter = 0;
     int64_t prev = -1;
     for (size_t i = 0; i < p->nsamples; i++) {
         if (p->samples[i].tid != busy)
@@ -281,18 +282,18 @@ Test(sampler, ticks_come_at_random_gaps_around_the_interval)
         if (prev >= 0) {
             double gap = (double)(p->samples[i].t_ns - prev) / 1e6;
             sum += gap;
-            sq += gap * gap;
+            shorter += gap < 0.8 * t;
             n++;
         }
         prev = p->samples[i].t_ns;
     }
     cr_assert_gt(n, 100, "only %zu gaps", n);
-    double mean = sum / (double)n, sd = sqrt(sq / (double)n - mean * mean);
-    double t = 1000.0 / 99;
-    cr_log_info("gaps: %zu, mean %.2f ms, sd %.2f ms (interval %.2f ms)", n, mean, sd, t);
-    cr_expect(mean > 0.85 * t && mean < 1.2 * t, "mean gap %.2f ms, interval %.2f ms", mean, t);
-    cr_expect(sd > 0.2 * t && sd < 0.4 * t, "gaps spread by %.2f ms: want about %.2f", sd,
-              0.29 * t);
+    double mean = sum / (double)n, share = (double)shorter / (double)n;
+    cr_log_info("gaps: %zu, mean %.2f ms (interval %.2f ms), %.0f%% under 0.8 of it", n, mean, t,
+                share * 100);
+    cr_expect(mean > 0.85 * t && mean < 1.5 * t, "mean gap %.2f ms, interval %.2f ms", mean, t);
+    cr_expect(share > 0.15, "%.0f%% of gaps under 0.8 of the interval, want about 30%%",
+              share * 100);
     profile_free(p);
 }
 
