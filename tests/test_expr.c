@@ -211,7 +211,8 @@ ParameterizedTestParameters(expr, bad_expression_reports_offset_and_reason)
         {"oom_eta < 10 m", 10, "without spaces"},
         {"errors > 30/day", 11, "unit '/day' does not fit"},
         {"cpu > 3x foo", 9, "expected 'baseline' after '3x'"},
-        {"cpu > 0x baseline", 6, "above 0"},
+        {"cpu > 0x baseline", 6, "at least 0.001"},
+        {"cpu > 0.0000000001x baseline", 6, "at least 0.001"},
         {"cpu > 80% and", 13, "expected a metric name"},
         {"cpu > 80% or or rss > 1GiB", 13, "expected a metric name"},
         {"cpu > 80% rss > 1GiB", 10, "expected 'and', 'or'"},
@@ -222,7 +223,9 @@ ParameterizedTestParameters(expr, bad_expression_reports_offset_and_reason)
         {"cpu > 80\x01", 8, "unexpected byte 0x01"},
         {"cpu > 2000000000000000", 6, "number is too large"},
         {"errors > 25555555555555/s", 9, "value is too large for 'errors'"},
-        {"rss > 1000000TiB", 6, "value is too large for 'rss'"},
+        {"rss > 1000000TiB", 6, "value is too large for 'rss' (at most 512TiB)"},
+        {"rss > 999999999999999B", 6, "at most 512TiB"},
+        {"rss_growth > 513TiB/min", 13, "at most 512TiB/min"},
         {"oom_eta>150260875m", 8, "value is too large for 'oom_eta' (less than 100000d)"},
     };
     return cr_make_param_array(struct bad_case, cases, sizeof cases / sizeof cases[0]);

@@ -228,6 +228,20 @@ static bool convert(struct parser *p, enum metric m, double num, size_t uoff, si
     return false;
 }
 
+/* The largest value a comparison may hold, in m's canonical unit. Sizes
+ * print rounded to a tenth of a TiB: their limit is a whole number of TiB,
+ * so no value under it prints as one above it. */
+static double max_value(enum metric m)
+{
+    switch (metric_unit(m)) {
+    case METRIC_UNIT_BYTES:
+    case METRIC_UNIT_BYTES_PER_MIN:
+        return EXPR_MAX_BYTES;
+    default:
+        return EXPR_MAX_NUMBER;
+    }
+}
+
 static struct expr *parse_or(struct parser *p);
 
 static struct expr *parse_cmp(struct parser *p)
@@ -287,8 +301,10 @@ static struct expr *parse_cmp(struct parser *p)
         }
         next(p);
         ref = EXPR_REF_BASELINE;
-        if (!(value > 0)) {
-            fail_at(p, q.off, "a baseline factor must be above 0");
+        /* the canonical form prints six decimals: a smaller factor would
+         * print as 0, which is refused */
+        if (!(value >= EXPR_MIN_FACTOR)) {
+            fail_at(p, q.off, "a baseline factor must be at least 0.001");
             return NULL;
         }
     } else if (glued_sigma || (ulen == 0 && tok_is_word(p, "sigma"))) {
@@ -314,9 +330,10 @@ static struct expr *parse_cmp(struct parser *p)
             return NULL;
         /* "25555555555555/s" passes the literal check but not once it is
          * per minute: the canonical form would not parse back. */
-        if (value > EXPR_MAX_NUMBER) {
+        double max = max_value(m);
+        if (value > max) {
             char lim[64];
-            metric_format(m, EXPR_MAX_NUMBER, lim, sizeof lim);
+            metric_format(m, max, lim, sizeof lim);
             fail_at(p, q.off, "value is too large for '%s' (at most %s)", metric_name(m), lim);
             return NULL;
         }

@@ -20,6 +20,8 @@
 #define EXPR_MAX_LEN 4096
 #define EXPR_MAX_DEPTH 32
 #define EXPR_MAX_CMP 64
+#define EXPR_MIN_FACTOR 0.001 /* smallest "Nx baseline" */
+#define EXPR_MAX_BYTES 562949953421312.0 /* 512TiB, the limit of sizes */
 #define EXPR_MAX_NUMBER 1e15 /* larger literals or values (in the metric's canonical
                                * unit) are mistakes, and would not print back */
 
