@@ -573,26 +573,47 @@ static bool write_file(const char *path, const char *text)
     return ok;
 }
 
-Test(sampler, target_near_its_cgroup_memory_limit_is_skipped_with_a_note)
+/* A cgroup of our own for controller ("memory", "cpu"): v1 here, v2 where
+ * the hierarchy is unified. Skips the test where it cannot be made, except
+ * in CI, where that is a failure. Returns whether it is v2. */
+static bool cgroup_make(const char *controller, char *dir, size_t len)
 {
-    /* a memory cgroup of our own (v1 here; v2 where the hierarchy is unified) */
-    char dir[128], file[192], text[64];
     bool v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
-    snprintf(dir, sizeof dir, "%s/stakeout-test-%d",
-             v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory", (int)getpid());
+    if (v2)
+        snprintf(dir, len, "/sys/fs/cgroup/stakeout-test-%d", (int)getpid());
+    else
+        snprintf(dir, len, "/sys/fs/cgroup/%s/stakeout-test-%d", controller, (int)getpid());
     if (mkdir(dir, 0755) == -1) {
         if (getenv("CI"))
-            cr_assert_fail("cannot create a memory cgroup in CI: %s", strerror(errno));
-        cr_skip_test("cannot create a memory cgroup: %s", strerror(errno));
+            cr_assert_fail("cannot create a %s cgroup in CI: %s", controller, strerror(errno));
+        cr_skip_test("cannot create a %s cgroup: %s", controller, strerror(errno));
     }
-    snprintf(file, sizeof file, "%s/%s", dir, v2 ? "memory.max" : "memory.limit_in_bytes");
-    cr_assert(write_file(file, "67108864"), "cannot set the limit");
+    return v2;
+}
+
+static void cgroup_set(const char *dir, const char *name, const char *value)
+{
+    char file[192];
+    snprintf(file, sizeof file, "%s/%s", dir, name);
+    cr_assert(write_file(file, value), "cannot write '%s' to %s", value, file);
+}
+
+static void cgroup_join(const char *dir, int pid)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%d", pid);
+    cgroup_set(dir, "cgroup.procs", text);
+}
+
+Test(sampler, target_near_its_cgroup_memory_limit_is_skipped_with_a_note)
+{
+    char dir[128];
+    bool v2 = cgroup_make("memory", dir, sizeof dir);
+    cgroup_set(dir, v2 ? "memory.max" : "memory.limit_in_bytes", "67108864");
     struct child c;
     char *argv[] = {(char *)child_target("allocator"), NULL};
     start_target(&c, argv);
-    snprintf(file, sizeof file, "%s/cgroup.procs", dir);
-    snprintf(text, sizeof text, "%d", c.pid);
-    cr_assert(write_file(file, text), "cannot move the target into the cgroup");
+    cgroup_join(dir, c.pid);
     cr_assert(child_send(&c, "grow 56\n"));
     char line[128];
     cr_assert_gt(child_readline(&c, line, sizeof line, 10000), 0, "the allocator did not grow");
@@ -620,31 +641,18 @@ Test(sampler, target_near_its_cgroup_memory_limit_is_skipped_with_a_note)
  * its quota runs out): the sample is taken when the stop comes. */
 Test(sampler, throttled_target_is_sampled_late_and_left_untouched)
 {
-    char dir[128], file[192], text[64];
-    bool v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
-    snprintf(dir, sizeof dir, "%s/stakeout-test-%d",
-             v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/cpu", (int)getpid());
-    if (mkdir(dir, 0755) == -1) {
-        if (getenv("CI"))
-            cr_assert_fail("cannot create a cpu cgroup in CI: %s", strerror(errno));
-        cr_skip_test("cannot create a cpu cgroup: %s", strerror(errno));
-    }
+    char dir[128];
     /* 20 ms of CPU per 100 ms period */
-    if (v2) {
-        snprintf(file, sizeof file, "%s/cpu.max", dir);
-        cr_assert(write_file(file, "20000 100000"), "cannot set cpu.max");
+    if (cgroup_make("cpu", dir, sizeof dir)) {
+        cgroup_set(dir, "cpu.max", "20000 100000");
     } else {
-        snprintf(file, sizeof file, "%s/cpu.cfs_period_us", dir);
-        cr_assert(write_file(file, "100000"), "cannot set the period");
-        snprintf(file, sizeof file, "%s/cpu.cfs_quota_us", dir);
-        cr_assert(write_file(file, "20000"), "cannot set the quota");
+        cgroup_set(dir, "cpu.cfs_period_us", "100000");
+        cgroup_set(dir, "cpu.cfs_quota_us", "20000");
     }
     struct child c;
     char *argv[] = {(char *)child_target("split"), "--threads", "1", NULL};
     start_target(&c, argv);
-    snprintf(file, sizeof file, "%s/cgroup.procs", dir);
-    snprintf(text, sizeof text, "%d", c.pid);
-    cr_assert(write_file(file, text), "cannot move the target into the cgroup");
+    cgroup_join(dir, c.pid);
     sleep_ms(300); /* into the throttled rhythm */
     struct profile *p = capture_ok(c.pid, (struct cap_args){PROFILE_TYPE_CPU, 99, 3000, 1.0});
     assert_untouched(c.pid);
