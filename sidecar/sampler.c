@@ -4,7 +4,7 @@
  * Shape of a capture, each step undone in reverse order on every path:
  *   1. refuse a target that is traced already, or near its memory limit;
  *   2. symbols_snapshot (the target runs);
- *   3. block SIGCHLD (tracee events wake us through sigtimedwait);
+ *   3. SIGCHLD is blocked (tracee events wake us through sigtimedwait);
  *   4. stackwalk_new: the libunwind address space, once;
  *   5. PTRACE_SEIZE every thread of /proc/PID/task until no new one shows;
  *   6. ticks: read each thread's stat, pick threads (running ones in CPU
@@ -13,9 +13,10 @@
  *      PTRACE_CONT, then unwind the copy to instruction addresses while it
  *      runs (no names: symbols.h names them after the capture); between
  *      ticks, pass on the target's signals and follow its clones and exits;
- *   7. detach every thread: interrupt it, wait for the stop, PTRACE_DETACH
- *      (handing back a signal it was about to receive);
- *   8. restore the signal mask; symbols_snapshot again if the target lives.
+ *   7. detach every thread: interrupt them all, PTRACE_DETACH each as its
+ *      stop comes (handing back a signal it was about to receive);
+ *   8. symbols_snapshot again if the target lives; the capture's thread
+ *      exits, releasing whatever did not stop in 7.
  * If stakeout dies anywhere in 5-7, the kernel detaches the tracees and
  * resumes them: PTRACE_SEIZE never sent a SIGSTOP, and without
  * PTRACE_O_EXITKILL nothing is killed.
@@ -140,6 +141,12 @@ static int tracer_of(int pid, int tid)
 }
 
 /* ---- the thread table ---- */
+
+static bool is_zombie(const struct thr *t)
+{
+    return t->state == 'Z' || t->state == 'X';
+}
+
 
 static struct thr *find_thr(struct capture *c, int tid)
 {
@@ -356,10 +363,11 @@ static bool poll_one(struct capture *c, int tid, bool resume_it)
     return false;
 }
 
-/* Handle every event pending for our tracees, resuming whatever stopped.
- * A WNOWAIT peek first, so a child of the caller that is not ours stays
- * for the caller to reap; when one is in the way, ask each tracee. */
-static void drain(struct capture *c)
+/* Handle every event pending for our tracees, resuming whatever stopped
+ * when resume_all is set (else leaving it stopped for the caller: the
+ * detach). A WNOWAIT peek first, so a child of the caller that is not ours
+ * stays for the caller to reap; when one is in the way, ask each tracee. */
+static void drain_events(struct capture *c, bool resume_all)
 {
     for (int guard = 0; guard < 100000; guard++) {
         siginfo_t si;
@@ -374,7 +382,7 @@ static void drain(struct capture *c)
         if (!relevant(c, si.si_pid)) {
             for (size_t i = 0; i < c->nthr;) {
                 int tid = c->thr[i]->tid;
-                poll_one(c, tid, true);
+                poll_one(c, tid, resume_all);
                 if (i < c->nthr && c->thr[i]->tid == tid)
                     i++;
             }
@@ -382,9 +390,14 @@ static void drain(struct capture *c)
                 poll_one(c, c->forks[i], false);
             return;
         }
-        if (!poll_one(c, si.si_pid, true))
+        if (!poll_one(c, si.si_pid, resume_all))
             return;
     }
+}
+
+static void drain(struct capture *c)
+{
+    drain_events(c, true);
 }
 
 /* Sleep until deadline or a tracee event, whichever comes first. */
@@ -619,42 +632,37 @@ static int attach_all(struct capture *c, char *err, size_t errlen)
 
 /* Stop each remaining thread and detach it, handing back a signal it was
  * about to receive. A group-stopped thread stays stopped: someone else
- * stopped it. New threads cloned meanwhile are in the list and go too. */
+ * stopped it. New threads cloned meanwhile are in the list and go too.
+ * Every thread is asked to stop first and each is detached as its stop
+ * comes: one that does not stop (uninterruptible sleep) must not keep the
+ * others waiting past the deadline, and so stopped. What is still traced
+ * at the deadline is released when the capture's thread exits (see
+ * sampler_capture). */
 static void detach_all(struct capture *c)
 {
     int64_t deadline = clock_mono_ns() + DETACH_TIMEOUT_NS;
-    size_t stuck = 0;
-    while (c->nthr > stuck) {
-        struct thr *t = c->thr[stuck];
-        int tid = t->tid;
-        if (t->state == 'Z' || t->state == 'X') {
+    for (;;) {
+        size_t waiting = 0;
+        for (size_t i = 0; i < c->nthr;) {
+            struct thr *t = c->thr[i];
+            if (t->stopped) {
+                int sig = t->group_stop ? 0 : t->pending_sig;
+                ptrace(PTRACE_DETACH, t->tid, NULL, (void *)(long)sig);
+                drop_thr(c, t->tid); /* moves the last one here */
+                continue;
+            }
             /* a zombie leader waits for its group: its exit is reported later */
-            stuck++;
-            continue;
+            if (!is_zombie(t) && !t->interrupted) {
+                if (ptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL) == 0 || errno == ESRCH)
+                    t->interrupted = true; /* ESRCH: exiting; a wait collects it */
+            }
+            waiting += !is_zombie(t) && t->interrupted;
+            i++;
         }
-        if (!t->stopped) {
-            if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == -1 && errno != ESRCH) {
-                stuck++;
-                continue;
-            }
-            t->interrupted = true;
-            for (;;) {
-                poll_one(c, tid, false);
-                t = find_thr(c, tid);
-                if (!t || t->stopped || clock_mono_ns() >= deadline)
-                    break;
-                nap(c, deadline);
-            }
-            if (!t)
-                continue;
-            if (!t->stopped) {
-                stuck++; /* uninterruptible for seconds: reported below */
-                continue;
-            }
-        }
-        int sig = t->group_stop ? 0 : t->pending_sig;
-        ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
-        drop_thr(c, tid);
+        if (waiting == 0 || clock_mono_ns() >= deadline)
+            break;
+        nap(c, deadline);
+        drain_events(c, false);
     }
     for (size_t i = 0; i < c->nforks; i++) {
         int child = c->forks[i], st;
@@ -668,16 +676,14 @@ static void detach_all(struct capture *c)
         ptrace(PTRACE_DETACH, child, NULL, NULL);
     }
     c->nforks = 0;
-    if (stuck) {
-        size_t zombies = 0;
-        for (size_t i = 0; i < c->nthr; i++)
-            zombies += c->thr[i]->state == 'Z' || c->thr[i]->state == 'X';
-        if (c->nthr > zombies)
-            profile_note(c->p,
-                         "%zu thread(s) did not stop to be detached within %llds "
-                         "(uninterruptible sleep): the kernel detaches them when stakeout exits",
-                         c->nthr - zombies, (long long)(DETACH_TIMEOUT_NS / 1000000000LL));
-    }
+    size_t stuck = 0;
+    for (size_t i = 0; i < c->nthr; i++)
+        stuck += !is_zombie(c->thr[i]);
+    if (stuck)
+        profile_note(c->p,
+                     "%zu thread(s) did not stop to be detached within %llds (uninterruptible "
+                     "sleep): released when the capture ended, they run on once they wake",
+                     stuck, (long long)(DETACH_TIMEOUT_NS / 1000000000LL));
     while (c->nthr > 0)
         drop_thr(c, c->thr[0]->tid);
 }
@@ -831,7 +837,7 @@ static void tick(struct capture *c, int64_t now)
         if (t->late)
             continue;
         bool running = t->state == 'R';
-        bool alive = t->state != 'Z' && t->state != 'X';
+        bool alive = !is_zombie(t);
         if (c->o->mode == PROFILE_TYPE_CPU ? running : alive)
             pick[picked++] = t;
         else if (c->o->mode == PROFILE_TYPE_CPU)
@@ -1039,11 +1045,10 @@ static int check_opts(const struct sampler_opts *o, char *err, size_t errlen)
     return 0;
 }
 
-int sampler_capture(const struct sampler_opts *o, struct profile **out, char *err, size_t errlen)
+static int capture_run(const struct sampler_opts *o, struct profile **out, char *err,
+                       size_t errlen)
 {
-    int rc = check_opts(o, err, errlen);
-    if (rc < 0)
-        return rc;
+    int rc;
     /* the tracer is the thread that seizes: TracerPid names its tid, which
      * is not getpid() when the caller is a worker thread (the daemon) */
     struct capture c = {.o = o, .pid = o->pid, .self = (int)syscall(SYS_gettid),
@@ -1095,10 +1100,8 @@ int sampler_capture(const struct sampler_opts *o, struct profile **out, char *er
     bool reniced = errno == 0 && old_nice > SAMPLER_NICE &&
                    setpriority(PRIO_PROCESS, (id_t)self_tid, SAMPLER_NICE) == 0;
 
-    sigset_t old;
-    sigemptyset(&c.chld);
+    sigemptyset(&c.chld); /* blocked by sampler_capture, for this thread too */
     sigaddset(&c.chld, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &c.chld, &old);
 
     timer_setup(&c);
     rc = stackwalk_new(o->pid, &c.sw, err, errlen);
@@ -1124,7 +1127,6 @@ out_detach:
     c.sw = NULL;
 out_mask:
     timer_teardown(&c);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (reniced)
         setpriority(PRIO_PROCESS, (id_t)self_tid, old_nice);
     free(c.thr);
@@ -1140,4 +1142,58 @@ out_mask:
         profile_note(c.p, "could not read the target's mappings after the capture");
     *out = c.p;
     return 0;
+}
+
+/* The capture runs on a thread of its own that ends with it. A tracee is
+ * bound to the thread that seized it, and the kernel releases whatever a
+ * thread still traces when that thread exits (exit_ptrace: pending
+ * interrupts cleared, stopped tracees woken). A thread that stays in
+ * uninterruptible sleep past the detach deadline (vfork, a frozen cgroup,
+ * a hung NFS read), or a fork child that never reached its first stop, is
+ * thus released at the end of the capture and runs on once it wakes; on the
+ * caller's thread, which lives on, it would stop in a tracing stop when it
+ * woke and stay there for as long as stakeout runs. */
+struct run {
+    const struct sampler_opts *o;
+    struct profile *p;
+    int rc;
+    char err[512];
+};
+
+static void *capture_thread(void *arg)
+{
+    struct run *r = arg;
+    r->rc = capture_run(r->o, &r->p, r->err, sizeof r->err);
+    return NULL;
+}
+
+int sampler_capture(const struct sampler_opts *o, struct profile **out, char *err, size_t errlen)
+{
+    int rc = check_opts(o, err, errlen);
+    if (rc < 0)
+        return rc;
+    /* SIGCHLD blocked here too, as before: the capture thread inherits the
+     * mask, and the caller is no more likely than it was to take a
+     * tracee's SIGCHLD meant to wake the capture */
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &chld, &old);
+    struct run r = {.o = o};
+    pthread_t th;
+    int e = pthread_create(&th, NULL, capture_thread, &r);
+    if (e != 0) {
+        /* never capture on the caller's thread: see struct run */
+        errbuf_set(err, errlen, "cannot start the capture's thread: %s", strerror(e));
+        rc = -e;
+    } else {
+        pthread_join(th, NULL);
+        rc = r.rc;
+        if (rc < 0)
+            errbuf_set(err, errlen, "%s", r.err);
+        else
+            *out = r.p;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }

@@ -8,8 +8,11 @@
  *
  * Safety, on every path: PTRACE_SEIZE only (never ATTACH, never
  * PTRACE_O_EXITKILL), one thread stopped at a time (PTRACE_INTERRUPT, unwind,
- * resume), every thread detached before returning; if stakeout itself dies,
- * the kernel detaches its tracees and they run on. A target that is already
+ * resume), every thread detached before returning. The capture runs on a
+ * thread of its own that exits at the end, so a target thread that could
+ * not be detached (asleep in D past the deadline) is released by the
+ * kernel then, and runs on when it wakes; if stakeout itself dies, the
+ * kernel detaches its tracees the same way. A target that is already
  * traced is refused; threads that cannot be attached are skipped and
  * counted; a target that exits, execs or forks ends the capture with what it
  * has. A governor keeps the time the target spends stopped under a share of
@@ -61,7 +64,8 @@ int sampler_capture(const struct sampler_opts *o, struct profile **out, char *er
     __attribute__((warn_unused_result));
 
 /* Waiting for tracees: the capture blocks SIGCHLD in the calling thread
- * while it runs (restoring the mask afterwards) and collects its tracees'
+ * while it runs (restoring the mask afterwards; its own thread inherits
+ * the mask) and collects its tracees'
  * events with waitid/waitpid(__WALL). It never reaps a child of the caller
  * that is not a tracee (a WNOWAIT peek comes first), except the target
  * itself when it is the caller's child and exits (see target_status).
@@ -71,7 +75,7 @@ int sampler_capture(const struct sampler_opts *o, struct profile **out, char *er
  * rather than at once; blocking SIGCHLD in every thread avoids that.
  * While it runs it also holds SIGRTMAX - 1 (a no-op handler, for a timer
  * that bounds each wait for a stop; the old action is restored) and, when
- * allowed, runs the calling thread at nice -10: a stopped target thread
- * waits for this one to be scheduled. */
+ * allowed, runs its thread at nice -10: a stopped target thread waits for
+ * it to be scheduled. The progress callback is called on that thread. */
 
 #endif

@@ -672,6 +672,98 @@ Test(sampler, throttled_target_is_sampled_late_and_left_untouched)
     profile_free(p);
 }
 
+/* The tid of pid's thread named name, 0 when there is none. */
+static int thread_named(int pid, const char *name)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    int found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d)) != NULL) {
+        char file[300], comm[32] = "";
+        snprintf(file, sizeof file, "/proc/%d/task/%s/comm", pid, e->d_name);
+        FILE *f = fopen(file, "r");
+        if (!f)
+            continue;
+        if (fgets(comm, sizeof comm, f) && strncmp(comm, name, strlen(name)) == 0 &&
+            comm[strlen(name)] == '\n')
+            found = atoi(e->d_name);
+        fclose(f);
+    }
+    closedir(d);
+    return found;
+}
+
+static char thread_state(int pid, int tid)
+{
+    int tracer;
+    char state;
+    return thread_status(pid, tid, &tracer, &state) ? state : '?';
+}
+
+/* A thread in uninterruptible sleep takes no PTRACE_INTERRUPT: the stop is
+ * pending until the sleep ends, long after the capture gave up waiting for
+ * it. It must not come then (the thread would stay in a tracing stop for as
+ * long as the tracer lives): every thread ever seized ends the capture
+ * detached. Held across the end: one thread waiting in vfork() (its child
+ * sleeps 7 s), one frozen by the cgroup freezer until the test thaws it. */
+Test(sampler, threads_asleep_in_d_at_the_end_are_released_when_they_wake)
+{
+    char dir[128];
+    if (cgroup_make("freezer", dir, sizeof dir)) {
+        rmdir(dir);
+        if (getenv("CI"))
+            cr_assert_fail("no cgroup v1 freezer (one thread cannot be frozen alone in v2)");
+        cr_skip_test("no cgroup v1 freezer: one thread cannot be frozen alone in v2");
+    }
+    struct child c;
+    char *argv[] = {(char *)child_target("burner"), "--threads", "1", "--idle", "1",
+                    "--vfork", "7000", NULL};
+    start_target(&c, argv);
+    int frozen = thread_named(c.pid, "idle-0"), vforker = thread_named(c.pid, "vfork-0");
+    cr_assert(frozen > 0 && vforker > 0, "no idle-0 or vfork-0 thread");
+    char text[32];
+    snprintf(text, sizeof text, "%d", frozen);
+    cgroup_set(dir, "tasks", text);
+    cgroup_set(dir, "freezer.state", "FROZEN");
+    int64_t deadline = mono_ms() + 5000;
+    while (thread_state(c.pid, frozen) != 'D' && mono_ms() < deadline)
+        sleep_ms(10);
+    cr_assert_eq(thread_state(c.pid, frozen), 'D', "the freezer did not freeze idle-0");
+    cr_assert_eq(thread_state(c.pid, vforker), 'D', "vfork-0 is not waiting in vfork()");
+
+    struct symcache *sc = symcache_new();
+    struct sampler_opts o = {.pid = c.pid, .mode = PROFILE_TYPE_WALL, .rate_hz = 99,
+                             .duration_ns = 500000000LL, .max_stopped = 0.25,
+                             .abort_dstate_ns = 60000000000LL};
+    struct profile *p = NULL;
+    char err[256] = "";
+    int rc = sampler_capture(&o, &p, err, sizeof err);
+    symcache_free(sc);
+    skip_or_fail_eperm(rc, err);
+    cr_assert_eq(rc, 0, "capture failed: %s", err);
+    /* the two asleep, not the burning thread held up behind them */
+    cr_expect(has_note(p, "2 thread(s) did not stop to be detached"),
+              "no note about the two sleeping threads");
+    cr_expect_gt(p->nsamples, 10, "the burning thread was not sampled");
+    profile_free(p);
+    cr_expect_eq(thread_state(c.pid, vforker), 'D', "the vfork ended before the capture did");
+
+    /* wake both, then every thread must run, none traced or stopped */
+    cgroup_set(dir, "freezer.state", "THAWED");
+    deadline = mono_ms() + 10000;
+    while ((thread_state(c.pid, vforker) == 'D' || thread_state(c.pid, frozen) == 'D') &&
+           mono_ms() < deadline)
+        sleep_ms(20);
+    cr_assert_neq(thread_state(c.pid, vforker), 'D', "vfork-0 still waits for its child");
+    assert_untouched(c.pid); /* a stop left pending: traced and 't' at once */
+    child_stop(&c);
+    rmdir(dir);
+}
+
 Test(sampler, cpu_mode_counts_idle_threads_wall_mode_samples_them)
 {
     struct child c;

@@ -1,20 +1,27 @@
 /* tests/targets/burner.c - a CPU burner with named threads, for collector and
  * sampler tests.
  *
- *   burner [--threads N] [--idle M] [--tag TEXT] [--seconds S]
+ *   burner [--threads N] [--idle M] [--vfork MS] [--tag TEXT] [--seconds S]
  *
  * Starts N threads named burn-0.. that spin (default 1) and M threads named
  * idle-0.. that sleep (at most 64), prints "ready PID" on stdout once all
  * are named and spinning or asleep, then runs until killed or for S seconds. --tag only makes the command line
  * unique so a test can match exactly this process.
  *
+ * --vfork MS adds a thread named vfork-0 that calls vfork(): its child
+ * sleeps MS milliseconds and exits, and the thread waits for it in
+ * uninterruptible sleep (D), where no ptrace interrupt reaches it. "ready"
+ * comes once it waits; afterwards it sleeps like an idle thread.
+ *
  * On the line "cpu" on stdin it answers "cpu_ns=C wall_ns=W": its own CPU
  * time and the monotonic clock, the ground truth a test compares a
  * measurement with on a machine too busy to give it a whole core. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,10 +55,31 @@ static void *idle(void *arg)
     return NULL;
 }
 
-/* True once thread tid sleeps (state S): "ready" must not come while an
+static _Atomic int vfork_tid;
+
+static void *vforker(void *arg)
+{
+    long ms = (long)arg;
+    pthread_setname_np(pthread_self(), "vfork-0");
+    vfork_tid = (int)syscall(SYS_gettid);
+    pid_t child = vfork();
+    if (child == 0) {
+        /* only syscalls here: the child borrows the parent's memory */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) == -1)
+            ;
+        _exit(0);
+    }
+    for (;;)
+        pause();
+    return NULL;
+}
+
+/* True once thread tid is in state want: "ready" must not come while an
  * idle thread is still on its way to pause(), or a CPU-mode capture that
  * starts at once sees it running. */
-static int asleep(int tid)
+static int in_state(int tid, char want)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
@@ -62,17 +90,20 @@ static int asleep(int tid)
     fclose(f);
     buf[n] = '\0';
     const char *paren = strrchr(buf, ')');
-    return paren && paren[1] == ' ' && paren[2] == 'S';
+    return paren && paren[1] == ' ' && paren[2] == want;
 }
 
 int main(int argc, char **argv)
 {
     int threads = 1, idles = 0, seconds = 0;
+    long vfork_ms = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--idle") == 0 && i + 1 < argc)
             idles = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--vfork") == 0 && i + 1 < argc)
+            vfork_ms = atol(argv[++i]);
         else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             seconds = atoi(argv[++i]);
         else if (strcmp(argv[i], "--tag") == 0 && i + 1 < argc)
@@ -90,11 +121,18 @@ int main(int argc, char **argv)
         if (pthread_create(&t, NULL, idle, (void *)(long)i) != 0)
             return 1;
     }
+    if (vfork_ms > 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, vforker, (void *)vfork_ms) != 0)
+            return 1;
+    }
     /* all threads named, spinning or asleep; 10 s at most */
     for (int waited = 0; waited < 10000; waited++) {
         int ok = spinning == threads;
         for (int i = 0; i < idles && ok; i++)
-            ok = idle_tid[i] != 0 && asleep(idle_tid[i]);
+            ok = idle_tid[i] != 0 && in_state(idle_tid[i], 'S');
+        if (ok && vfork_ms > 0)
+            ok = vfork_tid != 0 && in_state(vfork_tid, 'D');
         if (ok)
             break;
         usleep(1000);
