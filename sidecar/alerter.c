@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CONTEXT_BEFORE_NS (300LL * 1000000000LL) /* history before the event in an alert */
@@ -34,14 +35,12 @@ struct alerter {
     uint64_t alerts;
 };
 
+/* Start delivery of a->spool's bundles to cfg's webhooks (none: they stay
+ * in the spool, where users find them). */
 static int start_delivery(struct alerter *a, const struct config *cfg, char *err, size_t errlen)
 {
-    int rc = spool_open(cfg->alert.spool_dir, cfg->alert.spool_max_bytes, cfg->alert.nwebhooks,
-                        &a->spool, err, errlen);
-    if (rc != 0)
-        return rc;
     if (cfg->alert.nwebhooks == 0)
-        return 0; /* bundles stay in the spool, where users find them */
+        return 0;
     return deliver_new(&cfg->alert, a->spool, &a->deliver, err, errlen);
 }
 
@@ -51,8 +50,12 @@ static void stop_delivery(struct alerter *a, int64_t timeout_ns)
         slog(SLOG_WARN, "delivery still busy at stop: what is pending stays in the spool", NULL);
     deliver_free(a->deliver);
     a->deliver = NULL;
-    spool_free(a->spool);
-    a->spool = NULL;
+}
+
+static int open_spool(const struct config *cfg, struct spool **out, char *err, size_t errlen)
+{
+    return spool_open(cfg->alert.spool_dir, cfg->alert.spool_max_bytes, cfg->alert.nwebhooks,
+                      out, err, errlen);
 }
 
 struct alerter *alerter_new(const struct config *cfg, char *err, size_t errlen)
@@ -62,7 +65,8 @@ struct alerter *alerter_new(const struct config *cfg, char *err, size_t errlen)
     if (gethostname(a->hostname, sizeof a->hostname - 1) != 0)
         snprintf(a->hostname, sizeof a->hostname, "unknown");
     a->redact = redactor_new((const char *const *)cfg->alert.redact, cfg->alert.nredact, err, errlen);
-    if (!a->redact || start_delivery(a, cfg, err, errlen) != 0) {
+    if (!a->redact || open_spool(cfg, &a->spool, err, errlen) != 0 ||
+        start_delivery(a, cfg, err, errlen) != 0) {
         alerter_free(a);
         return NULL;
     }
@@ -74,6 +78,7 @@ void alerter_free(struct alerter *a)
     if (!a)
         return;
     stop_delivery(a, 2000000000LL);
+    spool_free(a->spool);
     redactor_free(a->redact);
     for (size_t i = 0; i < a->nbaselines; i++)
         profile_free(a->baselines[i].profile);
@@ -86,22 +91,61 @@ void alerter_set_logs(struct alerter *a, const struct logwatch *lw)
     a->logs = lw;
 }
 
-void alerter_set_config(struct alerter *a, const struct config *cfg)
+/* True when paths a and b name one directory (a spool open on it holds its
+ * lock: it cannot be opened a second time before it is closed). */
+static bool same_dir(const char *a, const char *b)
 {
-    char err[256];
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+int alerter_set_config(struct alerter *a, const struct config *cfg, char *err, size_t errlen)
+{
+    int rc = 0;
+    struct spool *fresh = NULL;
     struct redactor *r = redactor_new((const char *const *)cfg->alert.redact, cfg->alert.nredact,
-                                      err, sizeof err);
-    if (r) {
-        redactor_free(a->redact);
-        a->redact = r;
-    } else {
-        slog(SLOG_ERROR, "redaction patterns rejected: the old ones stay", "error", err, NULL);
+                                      err, errlen);
+    if (!r)
+        return -EINVAL;
+    bool same = a->spool && same_dir(a->cfg->alert.spool_dir, cfg->alert.spool_dir);
+    if (!same) {
+        rc = open_spool(cfg, &fresh, err, errlen);
+        if (rc != 0)
+            goto out; /* nothing replaced yet */
     }
-    /* delivery borrows the alert section: start it again on the new one */
+    /* delivery borrows the spool and the alert section: stop it, then
+     * start it again on the new ones */
     stop_delivery(a, 2000000000LL);
+    if (same) {
+        /* caps or hooks change on the directory we hold: close, reopen */
+        spool_free(a->spool);
+        a->spool = NULL;
+        rc = open_spool(cfg, &fresh, err, errlen);
+        if (rc != 0) {
+            char again[256];
+            if (open_spool(a->cfg, &a->spool, again, sizeof again) != 0)
+                slog(SLOG_ERROR, "cannot reopen the spool: the next alert tries again", "error",
+                     again, NULL);
+            else if (start_delivery(a, a->cfg, again, sizeof again) != 0)
+                slog(SLOG_ERROR, "cannot restart delivery: bundles stay in the spool", "error",
+                     again, NULL);
+            goto out;
+        }
+    }
+    spool_free(a->spool);
+    a->spool = fresh;
+    redactor_free(a->redact);
+    a->redact = r;
+    r = NULL;
     a->cfg = cfg;
-    if (start_delivery(a, cfg, err, sizeof err) != 0)
-        slog(SLOG_ERROR, "cannot restart delivery after the reload", "error", err, NULL);
+    char derr[256];
+    if (start_delivery(a, cfg, derr, sizeof derr) != 0)
+        slog(SLOG_ERROR, "cannot restart delivery after the reload: bundles stay in the spool",
+             "error", derr, NULL);
+out:
+    redactor_free(r);
+    return rc;
 }
 
 static struct baseline *baseline_of(struct alerter *a, const char *target)
@@ -160,6 +204,12 @@ static void emit(struct alerter *a, struct alert_input *ai, const struct capture
     ai->hostname = a->hostname;
     ai->redact = a->redact;
 
+    char oerr[256];
+    if (!a->spool && open_spool(a->cfg, &a->spool, oerr, sizeof oerr) != 0) {
+        slog(SLOG_ERROR, "no spool: the alert is lost", "id", ai->id, "target", target, "error",
+             oerr, NULL);
+        return;
+    }
     json_t *b = bundle_build(ai);
     int rc = spool_put(a->spool, ai->id, b, files, n, ai->created_wall_ns, err, sizeof err);
     json_decref(b);

@@ -49,8 +49,13 @@ void alerter_free(struct alerter *a);
 /* The log followers whose matches go into alerts (borrowed; NULL: none). */
 void alerter_set_logs(struct alerter *a, const struct logwatch *lw);
 
-/* A reload: new hooks, caps and redaction patterns from now on. */
-void alerter_set_config(struct alerter *a, const struct config *cfg);
+/* A reload: new hooks, spool, caps and redaction patterns from now on.
+ * The new spool is opened and the patterns compiled before anything is
+ * replaced: on failure (a spool_dir that cannot be created, or that another
+ * stakeout holds) returns a negative errno with the reason in err and goes
+ * on with the old config, for the caller to reject the reload. */
+int alerter_set_config(struct alerter *a, const struct config *cfg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* An engine event for in: FIRING, RESOLVED, SCHEDULED (with its capture, or
  * why there is none), or an on-demand capture (e == NULL). */

@@ -297,6 +297,19 @@ static int arm_timer(struct daemon *d)
     return timerfd_settime(d->tfd, 0, &its, NULL) == 0 ? 0 : -errno;
 }
 
+/* A reload was refused (why: a reason for the log, or NULL when it was
+ * logged already): the old rules keep running. */
+static void reload_failed(struct daemon *d, const char *why)
+{
+    slog(SLOG_ERROR, "reload rejected: the old rules keep running", "file", d->opts->config_path,
+         why ? "error" : NULL, why, NULL);
+    pthread_mutex_lock(&d->lock);
+    d->reloads_failed++;
+    d->last_reload_ok = false;
+    d->last_reload_wall_ns = clock_wall_ns();
+    pthread_mutex_unlock(&d->lock);
+}
+
 static void reload(struct daemon *d)
 {
     struct diag_list diags;
@@ -318,14 +331,8 @@ static void reload(struct daemon *d)
         }
         if (diags.n == 0)
             slog(SLOG_ERROR, "rules file refused", "error", err, NULL);
-        slog(SLOG_ERROR, "reload rejected: the old rules keep running", "file",
-             d->opts->config_path, NULL);
         diag_fini(&diags);
-        pthread_mutex_lock(&d->lock);
-        d->reloads_failed++;
-        d->last_reload_ok = false;
-        d->last_reload_wall_ns = clock_wall_ns();
-        pthread_mutex_unlock(&d->lock);
+        reload_failed(d, NULL);
         return;
     }
     diag_fini(&diags);
@@ -336,13 +343,22 @@ static void reload(struct daemon *d)
         char lerr[256];
         lw = logwatch_new(next, lerr, sizeof lerr);
         if (!lw) {
-            slog(SLOG_ERROR, "reload rejected: the old rules keep running", "error", lerr, NULL);
+            reload_failed(d, lerr);
             config_free(next);
             return;
         }
     }
     int64_t now = clock_mono_ns(), wall = clock_wall_ns();
     pthread_mutex_lock(&d->lock);
+    /* the new spool first: the one step left that can fail */
+    char aerr[512];
+    if (alerter_set_config(d->alert, next, aerr, sizeof aerr) != 0) {
+        pthread_mutex_unlock(&d->lock);
+        reload_failed(d, aerr);
+        logwatch_free(lw);
+        config_free(next);
+        return;
+    }
     /* Episodes that alerted under a rule the reload changes or removes (all
      * of them when the targets change) end now: their resolved alerts are
      * told with the old rules and instances, still in place. */
@@ -376,7 +392,6 @@ static void reload(struct daemon *d)
         slog(SLOG_INFO, "rules reloaded with new targets: watching starts afresh", "file",
              d->opts->config_path, NULL);
     }
-    alerter_set_config(d->alert, next);
     config_free(d->cfg);
     d->cfg = next;
     d->last_reload_ok = true;

@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -231,7 +232,8 @@ static void wait_phase(struct child *c, const char *name, int timeout_ms)
  * holds this test's log path), rules_yaml under `rules:`, the receiver as
  * webhook. Written to a temporary name, chmod, then renamed into place:
  * the daemon never sees half a file. */
-static void write_rules_to(const char *path, const char *rules_yaml, unsigned budget, mode_t mode)
+static void write_rules_to(const char *path, const char *rules_yaml, unsigned budget, mode_t mode,
+                           const char *spool)
 {
     char tmp[600], yaml[8192];
     snprintf(yaml, sizeof yaml,
@@ -254,7 +256,7 @@ static void write_rules_to(const char *path, const char *rules_yaml, unsigned bu
              "  webhook: {url: 'http://127.0.0.1:%u/hook', format: json, timeout: 2s}\n"
              "  spool_dir: %s\n"
              "  max_captures_per_hour: %u\n",
-             POLL_MS, TOKEN, app_log, app_log, rules_yaml, recv_port, spool_dir, budget);
+             POLL_MS, TOKEN, app_log, app_log, rules_yaml, recv_port, spool, budget);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "we");
     cr_assert_not_null(f);
@@ -266,7 +268,7 @@ static void write_rules_to(const char *path, const char *rules_yaml, unsigned bu
 
 static void write_rules(const char *rules_yaml, unsigned budget)
 {
-    write_rules_to(rules_path, rules_yaml, budget, 0600);
+    write_rules_to(rules_path, rules_yaml, budget, 0600, spool_dir);
 }
 
 /* The rules of rules/demo.yaml with shorter timings; the leak rule asks for
@@ -950,6 +952,64 @@ Test(daemon, sighup_with_broken_file_keeps_old_rules)
     cr_assert_eq(log_count("rules reloaded"), 0);
 }
 
+/* A reload whose spool cannot be opened (a spool_dir that cannot be
+ * created; one another stakeout holds) is rejected before anything
+ * changes: the old rules and the old spool go on, and the next alert lands
+ * there. It used to be taken, with no spool at all: the next alert crashed
+ * the daemon (a NULL spool). */
+Test(daemon, reload_to_an_unusable_spool_is_rejected_and_alerts_go_on, .timeout = 90)
+{
+    start_receiver();
+    write_rules(demo_rules, 60);
+    start_daemon();
+    wait_polls(1);
+
+    char blocker[600], under_file[700], locked[600];
+    snprintf(blocker, sizeof blocker, "%s/not-a-dir", root);
+    snprintf(under_file, sizeof under_file, "%s/spool", blocker);
+    snprintf(locked, sizeof locked, "%s/locked-spool", root);
+    FILE *f = fopen(blocker, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    cr_assert_eq(mkdir(locked, 0700), 0);
+    int lockfd = open(locked, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(lockfd, 0);
+    cr_assert_eq(flock(lockfd, LOCK_EX | LOCK_NB), 0, "as another stakeout would");
+
+    /* each file is seen once when renamed into place, and again at SIGHUP */
+    const char *bad[] = {under_file, locked};
+    for (size_t i = 0; i < 2; i++) {
+        write_rules_to(rules_path, demo_rules, 60, 0600, bad[i]);
+        cr_assert(wait_log("reload rejected", 2 * i + 1, 10000), "%s", log_tail());
+        cr_assert_eq(kill(daemon_proc.pid, SIGHUP), 0);
+        cr_assert(wait_log("reload rejected", 2 * i + 2, 10000), "%s", log_tail());
+        cr_assert_not_null(strstr(log_tail(), bad[i]), "the log does not name the spool:\n%s",
+                           log_tail());
+        cr_assert_eq(kill(daemon_proc.pid, 0), 0, "the reload killed the daemon");
+        cr_assert_eq(metric("stakeout_config_last_reload_successful"), 0);
+    }
+    cr_assert_eq(log_count("rules reloaded"), 0);
+
+    const char *phases[] = {"--normal", "1", "--hot", "30", NULL};
+    int pid = start_demo(phases);
+    json_t *a = wait_alert("rule", "cpu-hot", "firing", 40000);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(a, "target"), "pid")), pid);
+    json_decref(a);
+    cr_assert_eq(kill(daemon_proc.pid, 0), 0, "the alert killed the daemon");
+    cr_assert_geq(nfiles(spool_dir), 1, "the alert is not in the old spool");
+    cr_assert_eq(nfiles(locked), 0);
+
+    /* freed, the directory is taken; the old one is let go */
+    close(lockfd);
+    write_rules_to(rules_path, demo_rules, 60, 0600, locked);
+    cr_assert(wait_log("msg=\"rules reloaded\"", 1, 10000), "%s", log_tail());
+    cr_assert_eq(metric("stakeout_config_last_reload_successful"), 1);
+    int oldfd = open(spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(oldfd, 0);
+    cr_expect_eq(flock(oldfd, LOCK_EX | LOCK_NB), 0, "the old spool is still held");
+    close(oldfd);
+}
+
 Test(daemon, rules_file_renamed_over_is_loaded_without_sighup)
 {
     start_receiver();
@@ -1099,7 +1159,7 @@ Test(daemon, rules_file_writable_by_others_is_refused_at_start)
         const char *who;
     } cases[] = {{0646, "other users"}, {0620, "its group"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        write_rules_to(rules_path, demo_rules, 60, cases[i].mode);
+        write_rules_to(rules_path, demo_rules, 60, cases[i].mode, spool_dir);
         char *argv[] = {(char *)spawn_stakeout_bin(), "run", "-c", rules_path, NULL};
         struct spawn_result res;
         cr_assert_eq(spawn_capture(argv, NULL, 20000, &res), 0);
