@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #define NS_PER_S 1000000000LL
-#define MAX_STACK_FRAMES 16 /* frames listed per memory stack */
 
 /* ---- JSON values ---------------------------------------------------------- */
 
@@ -547,54 +546,11 @@ static size_t all_functions(const struct profile *p, struct prof_func_share **ou
                                : profile_top_functions(p, *out, cap);
 }
 
-struct stack_ref {
-    uint64_t value;
-    uint32_t idx;
-};
-
-static int stack_ref_cmp(const void *a, const void *b)
-{
-    const struct stack_ref *x = a, *y = b;
-    if (x->value != y->value)
-        return x->value < y->value ? 1 : -1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
-}
-
-/* Memory profiles: the stacks that allocated the most bytes. */
-static json_t *top_stacks_json(const struct profile *p)
-{
-    json_t *a = json_array();
-    uint64_t all = profile_total_value(p);
-    struct stack_ref *order = xcalloc(p->nstacks ? p->nstacks : 1, sizeof *order);
-
-    for (uint32_t i = 0; i < p->nstacks; i++)
-        order[i] = (struct stack_ref){p->stacks[i].value, i};
-    qsort(order, p->nstacks, sizeof *order, stack_ref_cmp);
-    for (uint32_t i = 0; i < p->nstacks && i < BUNDLE_TOP_FUNCTIONS && order[i].value; i++) {
-        const struct prof_stack *s = &p->stacks[order[i].idx];
-        json_t *o = json_object(), *frames = json_array();
-        put(o, "bytes", juint(s->value));
-        put(o, "share", all ? jround((double)s->value / (double)all, 4) : json_null());
-        put(o, "samples", juint(s->count));
-        for (uint32_t k = 0; k < s->nframes && k < MAX_STACK_FRAMES; k++)
-            push(frames, jtext(profile_frame_name(p, s->frames[k])));
-        if (s->nframes == 0)
-            push(frames, json_string(PROFILE_NO_STACK));
-        put(o, "frames", frames);
-        push(a, o);
-    }
-    free(order);
-    return a;
-}
-
-/* profsum's summary (top_self, top_total, threads, ...), plus, for memory,
- * the stacks that allocated most. */
+/* profsum's summary (top_self, top_total, threads; for memory the top
+ * stacks and the mappings). */
 static json_t *summary_json(const struct profile *p)
 {
-    json_t *o = profsum_json(p, BUNDLE_TOP_FUNCTIONS);
-    if (p->type == PROFILE_TYPE_MEMORY)
-        put(o, "top_stacks", top_stacks_json(p));
-    return o;
+    return profsum_json(p, BUNDLE_TOP_FUNCTIONS);
 }
 
 static json_t *profile_json(const struct profile *p)

@@ -82,15 +82,14 @@ static uint32_t tree_child(struct fg_tree *t, uint32_t parent, const char *name)
 
 static void tree_build(struct fg_tree *t, const struct profile *p)
 {
-    bool bytes = profile_in_bytes(p);
     t->cap = 64;
     t->node = xcalloc(t->cap, sizeof *t->node);
     t->node[0] = (struct fg_node){.name = "all"};
     t->n = 1;
     for (uint32_t i = 0; i < p->nstacks; i++) {
         const struct prof_stack *s = &p->stacks[i];
-        uint64_t w = bytes ? s->value : s->count;
-        if (s->count == 0)
+        uint64_t w = profile_stack_weight(p, i);
+        if (w == 0)
             continue;
         t->node[0].weight += w;
         if (s->nframes == 0) {

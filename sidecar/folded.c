@@ -85,17 +85,19 @@ static int tid_stack_cmp(const void *a, const void *b)
 
 static size_t thread_lines(const struct profile *p, struct folded_line **out)
 {
-    bool bytes = profile_in_bytes(p);
-    struct tid_stack *ts = xcalloc(p->nsamples, sizeof *ts);
+    struct tid_stack *ts = xcalloc(p->nsamples + 1, sizeof *ts);
+    size_t nts = 0;
     for (size_t i = 0; i < p->nsamples; i++) {
         const struct prof_sample *s = &p->samples[i];
-        ts[i] = (struct tid_stack){s->tid, s->stack, bytes ? s->value : 1};
+        uint64_t w = profile_sample_weight(p, i);
+        if (w > 0) /* memory given back in full weighs nothing */
+            ts[nts++] = (struct tid_stack){s->tid, s->stack, w};
     }
-    qsort(ts, p->nsamples, sizeof *ts, tid_stack_cmp);
-    struct folded_line *lines = xcalloc(p->nsamples, sizeof *lines);
+    qsort(ts, nts, sizeof *ts, tid_stack_cmp);
+    struct folded_line *lines = xcalloc(nts + 1, sizeof *lines);
     size_t n = 0;
     char *root = NULL;
-    for (size_t i = 0; i < p->nsamples; i++) {
+    for (size_t i = 0; i < nts; i++) {
         if (i > 0 && ts[i].tid == ts[i - 1].tid && ts[i].stack == ts[i - 1].stack) {
             lines[n - 1].weight += ts[i].weight;
             continue;
@@ -118,14 +120,12 @@ static size_t thread_lines(const struct profile *p, struct folded_line **out)
 
 static size_t stack_lines(const struct profile *p, struct folded_line **out)
 {
-    bool bytes = profile_in_bytes(p);
     struct folded_line *lines = xcalloc(p->nstacks, sizeof *lines);
     size_t n = 0;
     for (uint32_t i = 0; i < p->nstacks; i++) {
-        const struct prof_stack *s = &p->stacks[i];
-        uint64_t w = bytes ? s->value : s->count;
-        if (s->count == 0)
-            continue;
+        uint64_t w = profile_stack_weight(p, i);
+        if (w == 0)
+            continue; /* memory given back in full */
         lines[n].text = stack_text(p, i + 1, NULL);
         lines[n].weight = w;
         n++;

@@ -141,11 +141,14 @@ static void strtab_fini(struct strtab *t)
 
 /* ---- building the message ------------------------------------------------ */
 
+#define PPROF_MAX_VALUES 4
+
 struct pprof_build {
     Profile msg;
     struct strtab st;
-    ValueType types[2], period_type;
-    ValueType *typep[2];
+    ValueType types[PPROF_MAX_VALUES], period_type;
+    ValueType *typep[PPROF_MAX_VALUES];
+    size_t nvalues;         /* per sample: 2, or 4 for memory */
     Mapping *maps;
     Mapping **mapp;
     Function *funcs;
@@ -160,7 +163,7 @@ struct pprof_build {
     Sample **samplep;
     uint64_t *locids;       /* every stack's frames as location ids, one run per stack */
     size_t *locrun;         /* per stack: start of its run in locids */
-    int64_t *values;        /* two per sample */
+    int64_t *values;        /* nvalues per sample */
     Label *labels;          /* two per thread */
     Label **labelp;
     int64_t *comments;
@@ -170,7 +173,7 @@ struct pprof_build {
 struct thread_stack {
     int32_t tid;
     uint32_t stack;
-    uint64_t count, value;
+    uint64_t count, value, inuse_count, inuse;
 };
 
 static int thread_stack_cmp(const void *a, const void *b)
@@ -181,26 +184,30 @@ static int thread_stack_cmp(const void *a, const void *b)
     return x->stack < y->stack ? -1 : x->stack > y->stack;
 }
 
+/* CPU and wall: samples/count and cpu (wall)/nanoseconds. Memory, as Go's
+ * heap profiles: alloc_objects/count and alloc_space/bytes (every growth
+ * seen: gross), inuse_objects/count and inuse_space/bytes (what of it is
+ * still held at the end: net), inuse_space shown by default. */
 static void build_types(struct pprof_build *b, const struct profile *p)
 {
-    const char *names[3][2] = {
-        [PROFILE_TYPE_CPU] = {"cpu", "nanoseconds"},
-        [PROFILE_TYPE_WALL] = {"wall", "nanoseconds"},
-        [PROFILE_TYPE_MEMORY] = {"alloc_space", "bytes"},
+    static const char *const names[3][PPROF_MAX_VALUES][2] = {
+        [PROFILE_TYPE_CPU] = {{"samples", "count"}, {"cpu", "nanoseconds"}},
+        [PROFILE_TYPE_WALL] = {{"samples", "count"}, {"wall", "nanoseconds"}},
+        [PROFILE_TYPE_MEMORY] = {{"alloc_objects", "count"}, {"alloc_space", "bytes"},
+                                 {"inuse_objects", "count"}, {"inuse_space", "bytes"}},
     };
     unsigned t = (unsigned)p->type < 3 ? (unsigned)p->type : PROFILE_TYPE_CPU;
     bool mem = p->type == PROFILE_TYPE_MEMORY;
-    for (int i = 0; i < 2; i++) {
+    b->nvalues = mem ? 4 : 2;
+    for (size_t i = 0; i < b->nvalues; i++) {
         perftools__profiles__value_type__init(&b->types[i]);
         b->typep[i] = &b->types[i];
+        b->types[i].type = str_id(&b->st, names[t][i][0]);
+        b->types[i].unit = str_id(&b->st, names[t][i][1]);
     }
-    b->types[0].type = str_id(&b->st, mem ? "alloc_objects" : "samples");
-    b->types[0].unit = str_id(&b->st, "count");
-    b->types[1].type = str_id(&b->st, names[t][0]);
-    b->types[1].unit = str_id(&b->st, names[t][1]);
-    b->msg.n_sample_type = 2;
+    b->msg.n_sample_type = b->nvalues;
     b->msg.sample_type = b->typep;
-    b->msg.default_sample_type = b->types[1].type;
+    b->msg.default_sample_type = b->types[mem && !p->gross ? 3 : 1].type;
 
     perftools__profiles__value_type__init(&b->period_type);
     if (mem) {
@@ -323,17 +330,27 @@ static void build_stack_runs(struct pprof_build *b, const struct profile *p, uin
     }
 }
 
-static void set_sample(struct pprof_build *b, size_t i, uint32_t stack, uint64_t count,
-                       uint64_t value)
+static int64_t i64(uint64_t v)
+{
+    return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+/* Sample i of stack, with the values of ts (tid unused). */
+static void set_sample(struct pprof_build *b, size_t i, const struct thread_stack *ts)
 {
     Sample *s = &b->samples[i];
     perftools__profiles__sample__init(s);
-    s->n_location_id = b->locrun[stack] - b->locrun[stack - 1];
-    s->location_id = &b->locids[b->locrun[stack - 1]];
-    b->values[2 * i] = (int64_t)count;
-    b->values[2 * i + 1] = (int64_t)value;
-    s->n_value = 2;
-    s->value = &b->values[2 * i];
+    s->n_location_id = b->locrun[ts->stack] - b->locrun[ts->stack - 1];
+    s->location_id = &b->locids[b->locrun[ts->stack - 1]];
+    int64_t *v = &b->values[b->nvalues * i];
+    v[0] = i64(ts->count);
+    v[1] = i64(ts->value);
+    if (b->nvalues == 4) {
+        v[2] = i64(ts->inuse_count);
+        v[3] = i64(ts->inuse);
+    }
+    s->n_value = b->nvalues;
+    s->value = v;
     b->samplep[i] = s;
 }
 
@@ -344,11 +361,13 @@ static void build_samples(struct pprof_build *b, const struct profile *p)
         n += p->stacks[i].count > 0;
     b->samples = xcalloc(n, sizeof *b->samples);
     b->samplep = xcalloc(n, sizeof *b->samplep);
-    b->values = xcalloc(2 * n, sizeof *b->values);
+    b->values = xcalloc(b->nvalues * n, sizeof *b->values);
     n = 0;
     for (uint32_t i = 0; i < p->nstacks; i++) {
-        if (p->stacks[i].count > 0) {
-            set_sample(b, n, i + 1, p->stacks[i].count, p->stacks[i].value);
+        const struct prof_stack *st = &p->stacks[i];
+        if (st->count > 0) {
+            struct thread_stack ts = {0, i + 1, st->count, st->value, st->inuse_count, st->inuse};
+            set_sample(b, n, &ts);
             n++;
         }
     }
@@ -359,15 +378,19 @@ static void build_samples(struct pprof_build *b, const struct profile *p)
 static void build_thread_samples(struct pprof_build *b, const struct profile *p)
 {
     struct thread_stack *ts = xcalloc(p->nsamples, sizeof *ts);
-    for (size_t i = 0; i < p->nsamples; i++)
-        ts[i] = (struct thread_stack){p->samples[i].tid, p->samples[i].stack, 1,
-                                      p->samples[i].value};
+    for (size_t i = 0; i < p->nsamples; i++) {
+        const struct prof_sample *smp = &p->samples[i];
+        ts[i] = (struct thread_stack){smp->tid, smp->stack, 1, smp->value, smp->inuse > 0,
+                                      smp->inuse};
+    }
     qsort(ts, p->nsamples, sizeof *ts, thread_stack_cmp);
     size_t n = 0;
     for (size_t i = 0; i < p->nsamples; i++) {
         if (n && ts[n - 1].tid == ts[i].tid && ts[n - 1].stack == ts[i].stack) {
             ts[n - 1].count++;
             ts[n - 1].value += ts[i].value;
+            ts[n - 1].inuse_count += ts[i].inuse_count;
+            ts[n - 1].inuse += ts[i].inuse;
         } else {
             ts[n++] = ts[i];
         }
@@ -383,9 +406,9 @@ static void build_thread_samples(struct pprof_build *b, const struct profile *p)
 
     b->samples = xcalloc(n, sizeof *b->samples);
     b->samplep = xcalloc(n, sizeof *b->samplep);
-    b->values = xcalloc(2 * n, sizeof *b->values);
+    b->values = xcalloc(b->nvalues * n, sizeof *b->values);
     for (size_t i = 0; i < n; i++) {
-        set_sample(b, i, ts[i].stack, ts[i].count, ts[i].value);
+        set_sample(b, i, &ts[i]);
         uint32_t at = u64map_get(&thread_at, (uint32_t)ts[i].tid);
         size_t pair = at ? at - 1 : p->nthreads; /* a sample always has its thread */
         Label *l = &b->labels[2 * pair];

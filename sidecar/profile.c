@@ -271,6 +271,12 @@ void profile_free(struct profile *p)
     free(p->stacks);
     free(p->samples);
     free(p->threads);
+    if (p->mem) {
+        for (size_t i = 0; i < p->mem->nchanges; i++)
+            free(p->mem->changes[i].path);
+        free(p->mem->changes);
+        free(p->mem);
+    }
     for (size_t i = 0; i < p->nnotes; i++)
         free(p->notes[i]);
     free(p->notes);
@@ -417,15 +423,53 @@ void profile_add_sample(struct profile *p, const uint64_t *ips, uint32_t n, int3
         free(ids);
 
     struct prof_stack *s = &p->stacks[sid - 1];
+    bool mem = p->type == PROFILE_TYPE_MEMORY;
     s->count++;
     s->value += value;
+    if (mem && value > 0) {
+        s->inuse += value;
+        s->inuse_count++;
+    }
     intern_thread(p, tid)->samples++;
     if (n == 0)
         p->failed_unwinds++;
 
     p->samples = grow(p->samples, &x->samples_cap, p->nsamples, sizeof *p->samples);
     p->samples[p->nsamples++] = (struct prof_sample){
-        .stack = sid, .tid = tid, .t_ns = t_ns, .value = value};
+        .stack = sid, .tid = tid, .t_ns = t_ns, .value = value, .inuse = mem ? value : 0};
+}
+
+void profile_set_inuse(struct profile *p, size_t i, uint64_t inuse)
+{
+    if (i >= p->nsamples || p->type != PROFILE_TYPE_MEMORY)
+        return;
+    struct prof_sample *smp = &p->samples[i];
+    struct prof_stack *s = &p->stacks[smp->stack - 1];
+    if (inuse > smp->value)
+        inuse = smp->value;
+    s->inuse -= smp->inuse;
+    s->inuse_count -= smp->inuse > 0;
+    smp->inuse = inuse;
+    s->inuse += inuse;
+    s->inuse_count += inuse > 0;
+}
+
+struct prof_memory *profile_memory(struct profile *p)
+{
+    if (!p->mem)
+        p->mem = xcalloc(1, sizeof *p->mem);
+    return p->mem;
+}
+
+void profile_add_map_change(struct profile *p, const struct prof_map_change *c)
+{
+    struct prof_memory *m = profile_memory(p);
+    m->changes = xreallocarray(m->changes, m->nchanges + 1, sizeof *m->changes);
+    struct prof_map_change *d = &m->changes[m->nchanges++];
+    *d = *c;
+    text_copy(d->kind, sizeof d->kind, c->kind);
+    d->path = xstrdup(c->path ? c->path : "");
+    profile_text_clean(d->path);
 }
 
 void profile_thread_name(struct profile *p, int32_t tid, const char *name)
@@ -551,6 +595,30 @@ bool profile_in_bytes(const struct profile *p)
     return p->type == PROFILE_TYPE_MEMORY;
 }
 
+uint64_t profile_stack_weight(const struct profile *p, uint32_t i)
+{
+    const struct prof_stack *s = &p->stacks[i];
+    if (!profile_in_bytes(p))
+        return s->count;
+    return p->gross ? s->value : s->inuse;
+}
+
+uint64_t profile_sample_weight(const struct profile *p, size_t i)
+{
+    const struct prof_sample *s = &p->samples[i];
+    if (!profile_in_bytes(p))
+        return 1;
+    return p->gross ? s->value : s->inuse;
+}
+
+uint64_t profile_total_weight(const struct profile *p)
+{
+    uint64_t v = 0;
+    for (uint32_t i = 0; i < p->nstacks; i++)
+        v += profile_stack_weight(p, i);
+    return v;
+}
+
 /* One function's accumulator; functions are told apart by name. */
 struct func_acc {
     const char *name;
@@ -610,13 +678,13 @@ static int share_cmp(const void *a, const void *b)
 static size_t top_functions(const struct profile *p, bool by_value, struct prof_func_share *out,
                             size_t max)
 {
-    uint64_t all = by_value ? profile_total_value(p) : profile_total_count(p);
+    uint64_t all = by_value ? profile_total_weight(p) : profile_total_count(p);
     if (all == 0 || max == 0)
         return 0;
     struct func_tab ft = {0};
     for (uint32_t si = 0; si < p->nstacks; si++) {
         const struct prof_stack *s = &p->stacks[si];
-        uint64_t w = by_value ? s->value : s->count;
+        uint64_t w = by_value ? profile_stack_weight(p, si) : s->count;
         if (w == 0)
             continue;
         if (s->nframes == 0) {

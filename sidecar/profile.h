@@ -43,13 +43,39 @@ struct prof_stack {
     uint32_t nframes;
     uint64_t count;                /* samples with this stack */
     uint64_t value;                /* sum of their values (ns or bytes) */
+    uint64_t inuse;                /* memory: sum of their inuse bytes */
+    uint64_t inuse_count;          /* memory: samples with inuse bytes left */
 };
 
 struct prof_sample {
     uint32_t stack;
     int32_t tid;
     int64_t t_ns;                  /* monotonic time of the sample */
-    uint64_t value;                /* ns of CPU/wall per sample, or bytes */
+    uint64_t value;                /* ns of CPU/wall per sample, or bytes grown */
+    uint64_t inuse;                /* memory: of those bytes, still held at the end */
+};
+
+/* A mapping of the target that changed during a memory capture (smaps.h). */
+struct prof_map_change {
+    char kind[12];                 /* "heap", "anonymous", "stack", "file", "shared", ... */
+    char *path;                    /* owned: "" for anonymous memory */
+    uint64_t start;
+    uint64_t size_before, size_after, rss_before, rss_after;
+};
+
+/* What a memory capture adds to a profile: how it saw the calls, and what
+ * the mappings did meanwhile. */
+struct prof_memory {
+    char method[16];               /* "tracepoint" or "ptrace" */
+    uint64_t rss_before, rss_after;     /* the whole process, bytes (smaps) */
+    struct prof_map_change *changes;    /* owned: the largest changes, growth first */
+    size_t nchanges;
+    size_t changes_omitted;        /* further changed mappings not listed */
+    int64_t changes_omitted_rss;   /* their resident bytes, net */
+    uint64_t calls;                /* address-space calls seen */
+    uint64_t lost;                 /* calls not seen: the kernel dropped their records */
+    uint64_t charged, credited;    /* bytes grown by the calls seen; given back of those */
+    uint64_t unseen_released;      /* bytes given back that grew before the capture */
 };
 
 struct prof_thread {
@@ -82,6 +108,9 @@ struct profile {
     char **notes;                  /* owned: "rate lowered to 49 Hz: ..." */
     size_t nnotes;
 
+    struct prof_memory *mem;       /* owned: memory profiles only (profile_memory) */
+    bool gross;                    /* memory: writers weigh by bytes grown, not held */
+
     void *index;                   /* owned: interning tables (profile.c) */
 };
 
@@ -96,9 +125,20 @@ uint32_t profile_add_mapping(struct profile *p, uint64_t start, uint64_t limit, 
 uint32_t profile_find_mapping(const struct profile *p, uint64_t addr);
 
 /* Record one sample: ips[0] is the leaf. Frames are interned by address.
- * value is its weight (period_ns for CPU/wall, bytes for memory). */
+ * value is its weight (period_ns for CPU/wall, bytes grown for memory; a
+ * memory sample holds all of them until profile_set_inuse says less). */
 void profile_add_sample(struct profile *p, const uint64_t *ips, uint32_t n, int32_t tid,
                         int64_t t_ns, uint64_t value);
+
+/* Memory: of the bytes sample i grew, inuse are still held at the end of the
+ * capture (at most its value). */
+void profile_set_inuse(struct profile *p, size_t i, uint64_t inuse);
+
+/* The memory part of p, made on first use. */
+struct prof_memory *profile_memory(struct profile *p);
+
+/* A changed mapping for the memory part (strings copied). */
+void profile_add_map_change(struct profile *p, const struct prof_map_change *c);
 
 /* Name a thread (last name wins). */
 void profile_thread_name(struct profile *p, int32_t tid, const char *name);
@@ -154,12 +194,21 @@ const char *profile_frame_name(const struct profile *p, uint32_t frame);
  * unsymbolized, with mapping and address, for a symbolizer elsewhere. */
 bool profile_frame_named(const struct profile *p, uint32_t frame);
 
-/* What the writers weigh stacks by: bytes (sample values) for memory
- * profiles, sample counts for CPU and wall profiles. */
+/* What the writers weigh stacks by: bytes for memory profiles, sample
+ * counts for CPU and wall profiles. */
 bool profile_in_bytes(const struct profile *p);
 
-/* profile_top_functions weighted by sample values instead of counts (bytes
- * of a memory profile); self_count and total_count then hold value sums. */
+/* The weight of stack i (0-based) and of sample i: the sample count (1 for
+ * a sample) for CPU and wall profiles; for memory profiles the bytes still
+ * held at the end (net growth), or the bytes grown when p->gross is set.
+ * profile_total_weight sums the stacks. */
+uint64_t profile_stack_weight(const struct profile *p, uint32_t i);
+uint64_t profile_sample_weight(const struct profile *p, size_t i);
+uint64_t profile_total_weight(const struct profile *p);
+
+/* profile_top_functions weighted by profile_stack_weight instead of counts
+ * (bytes of a memory profile); self_count and total_count then hold byte
+ * sums. */
 size_t profile_top_functions_by_value(const struct profile *p, struct prof_func_share *out,
                                       size_t max);
 

@@ -3,6 +3,7 @@
 #include "xalloc.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,10 +91,93 @@ static json_t *functions_json(const struct prof_func_share *f, size_t n)
     return arr;
 }
 
+struct stack_ref {
+    uint64_t weight;
+    uint32_t idx;
+};
+
+static int stack_ref_cmp(const void *a, const void *b)
+{
+    const struct stack_ref *x = a, *y = b;
+    if (x->weight != y->weight)
+        return x->weight < y->weight ? 1 : -1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Memory: the stacks that hold the most bytes (grew the most with
+ * p->gross), leaf first, up to PROFSUM_STACK_FRAMES frames each. */
+static json_t *top_stacks_json(const struct profile *p, size_t top_n)
+{
+    json_t *a = json_array();
+    uint64_t all = profile_total_weight(p);
+    struct stack_ref *order = xcalloc(p->nstacks ? p->nstacks : 1, sizeof *order);
+    for (uint32_t i = 0; i < p->nstacks; i++)
+        order[i] = (struct stack_ref){profile_stack_weight(p, i), i};
+    qsort(order, p->nstacks, sizeof *order, stack_ref_cmp);
+    for (uint32_t i = 0; i < p->nstacks && i < top_n && order[i].weight; i++) {
+        const struct prof_stack *s = &p->stacks[order[i].idx];
+        json_t *o = json_object(), *frames = json_array();
+        json_object_set_new(o, "bytes", u64(s->inuse));
+        json_object_set_new(o, "gross_bytes", u64(s->value));
+        json_object_set_new(o, "share",
+                            json_real(all ? round((double)order[i].weight / (double)all * 1e4) / 1e4
+                                          : 0));
+        json_object_set_new(o, "samples", u64(s->count));
+        for (uint32_t k = 0; k < s->nframes && k < PROFSUM_STACK_FRAMES; k++)
+            json_array_append_new(frames, clean_string(profile_frame_name(p, s->frames[k])));
+        if (s->nframes == 0)
+            json_array_append_new(frames, json_string(PROFILE_NO_STACK));
+        json_object_set_new(o, "frames", frames);
+        json_array_append_new(a, o);
+    }
+    free(order);
+    return a;
+}
+
+/* Memory: how the calls were seen, and what the mappings did. */
+static json_t *memory_json(const struct profile *p)
+{
+    const struct prof_memory *m = p->mem;
+    json_t *o = json_object();
+    json_object_set_new(o, "method", json_string(m->method));
+    json_object_set_new(o, "weighed_by", json_string(p->gross ? "gross" : "net"));
+    json_object_set_new(o, "calls", u64(m->calls));
+    json_object_set_new(o, "lost_calls", u64(m->lost));
+    json_object_set_new(o, "bytes_grown", u64(m->charged));
+    json_object_set_new(o, "bytes_given_back", u64(m->credited));
+    json_object_set_new(o, "bytes_net", u64(m->charged - (m->credited < m->charged ? m->credited
+                                                                                  : m->charged)));
+    json_object_set_new(o, "bytes_released_from_before", u64(m->unseen_released));
+    json_object_set_new(o, "rss_before", u64(m->rss_before));
+    json_object_set_new(o, "rss_after", u64(m->rss_after));
+    json_t *maps = json_array();
+    for (size_t i = 0; i < m->nchanges; i++) {
+        const struct prof_map_change *c = &m->changes[i];
+        json_t *x = json_object();
+        json_object_set_new(x, "kind", json_string(c->kind));
+        json_object_set_new(x, "path", clean_string(c->path));
+        char start[32];
+        snprintf(start, sizeof start, "0x%llx", (unsigned long long)c->start);
+        json_object_set_new(x, "start", json_string(start));
+        json_object_set_new(x, "size_before", u64(c->size_before));
+        json_object_set_new(x, "size_after", u64(c->size_after));
+        json_object_set_new(x, "rss_before", u64(c->rss_before));
+        json_object_set_new(x, "rss_after", u64(c->rss_after));
+        json_object_set_new(x, "rss_growth",
+                            json_integer((json_int_t)c->rss_after - (json_int_t)c->rss_before));
+        json_array_append_new(maps, x);
+    }
+    json_object_set_new(o, "mappings", maps);
+    json_object_set_new(o, "mappings_omitted", u64(m->changes_omitted));
+    json_object_set_new(o, "mappings_omitted_rss_growth", json_integer(m->changes_omitted_rss));
+    return o;
+}
+
 json_t *profsum_json(const struct profile *p, size_t top_n)
 {
     bool bytes = profile_in_bytes(p);
-    uint64_t count = profile_total_count(p), value = profile_total_value(p);
+    uint64_t count = profile_total_count(p);
+    uint64_t value = bytes ? profile_total_weight(p) : profile_total_value(p);
     json_t *o = json_object();
     json_object_set_new(o, "type", json_string(type_name(p->type)));
     json_object_set_new(o, "pid", json_integer(p->pid));
@@ -132,5 +216,10 @@ json_t *profsum_json(const struct profile *p, size_t top_n)
         json_array_append_new(notes, json_string(p->notes[i]));
     json_object_set_new(o, "notes", notes);
     json_object_set_new(o, "aborted", json_boolean(p->aborted));
+    if (bytes) {
+        json_object_set_new(o, "top_stacks", top_stacks_json(p, top_n));
+        if (p->mem)
+            json_object_set_new(o, "memory", memory_json(p));
+    }
     return o;
 }

@@ -12,8 +12,20 @@
  *  "top_self": [{"name", "self_percent", "total_percent", "self", "total"}]
  *      by self then total, "top_total": the same by total then self,
  *  "notes": [...], "aborted": bool}
- * Percentages are of all samples (of all bytes for memory), rounded to
- * hundredths; top lists and threads hold at most top_n entries. */
+ * Memory profiles add
+ *  "top_stacks": [{"bytes" (held at the end), "gross_bytes" (grown),
+ *      "share" (of all bytes weighed, 0..1), "samples", "frames": [leaf
+ *      first]}] the heaviest first, and, when the capture said how it went,
+ *  "memory": {"method", "weighed_by": "net"|"gross", "calls", "lost_calls",
+ *      "bytes_grown", "bytes_given_back", "bytes_net",
+ *      "bytes_released_from_before", "rss_before", "rss_after",
+ *      "mappings": [{"kind", "path", "start", "size_before", "size_after",
+ *      "rss_before", "rss_after", "rss_growth"}] largest growth first,
+ *      "mappings_omitted", "mappings_omitted_rss_growth"}.
+ * Memory is weighed by bytes still held at the end (net), or grown
+ * (p->gross). Percentages are of all samples (of all bytes for memory),
+ * rounded to hundredths; top lists and threads hold at most top_n
+ * entries. */
 #ifndef STAKEOUT_PROFSUM_H
 #define STAKEOUT_PROFSUM_H
 
@@ -21,6 +33,8 @@
 
 #include <jansson.h>
 #include <stddef.h>
+
+#define PROFSUM_STACK_FRAMES 16 /* frames listed per memory stack */
 
 json_t *profsum_json(const struct profile *p, size_t top_n);
 

@@ -652,16 +652,24 @@ Test(outputs, pprof_wall_and_memory_use_their_types)
     cr_assert_str_eq(pstr(pb, pb->sample_type[0]->unit), "count");
     cr_assert_str_eq(pstr(pb, pb->sample_type[1]->type), "alloc_space");
     cr_assert_str_eq(pstr(pb, pb->sample_type[1]->unit), "bytes");
+    cr_assert_str_eq(pstr(pb, pb->sample_type[2]->type), "inuse_objects");
+    cr_assert_str_eq(pstr(pb, pb->sample_type[2]->unit), "count");
+    cr_assert_str_eq(pstr(pb, pb->sample_type[3]->type), "inuse_space");
+    cr_assert_str_eq(pstr(pb, pb->sample_type[3]->unit), "bytes");
+    cr_assert_eq(pb->n_sample_type, 4);
     cr_assert_str_eq(pstr(pb, pb->period_type->type), "space");
     cr_assert_str_eq(pstr(pb, pb->period_type->unit), "bytes");
-    cr_assert_str_eq(pstr(pb, pb->default_sample_type), "alloc_space");
+    cr_assert_str_eq(pstr(pb, pb->default_sample_type), "inuse_space", "net growth first");
     cr_assert_eq(pb->n_sample, 2);
     for (size_t i = 0; i < pb->n_sample; i++) {
         const Perftools__Profiles__Sample *s = pb->sample[i];
         const char *caller = ploc_name(pb, s->location_id[1]);
+        cr_assert_eq(s->n_value, 4);
         if (!strcmp(caller, "parse")) {
             cr_assert_eq(s->value[0], 3);
             cr_assert_eq(s->value[1], 3000);
+            cr_assert_eq(s->value[2], 3);
+            cr_assert_eq(s->value[3], 3000);
         } else {
             cr_assert_str_eq(caller, "load");
             cr_assert_eq(s->value[0], 1);
@@ -855,11 +863,85 @@ Test(outputs, go_pprof_top_reads_memory_bytes, .timeout = 150)
     struct profile *p = fixture_memory();
     char *out = go_pprof(p, "-top");
     char flat[16], cum[16];
-    cr_assert_not_null(strstr(out, "Type: alloc_space"), "%s", out);
+    cr_assert_not_null(strstr(out, "Type: inuse_space"), "%s", out);
     cr_assert(top_row(out, "xmalloc", flat, cum), "%s", out);
     cr_assert_str_eq(flat, "100%");
     cr_assert(top_row(out, "parse", flat, cum), "%s", out);
     cr_assert_str_eq(cum, "50.00%");
     free(out);
+    profile_free(p);
+}
+
+/* ---- memory: net and gross ---------------------------------------------- */
+
+/* The memory fixture with parse's three samples given back (two in full,
+ * one half), as a capture's ledger would say at the end. */
+static struct profile *fixture_memory_churn(void)
+{
+    struct profile *p = fixture_memory();
+    profile_set_inuse(p, 0, 0);
+    profile_set_inuse(p, 1, 0);
+    profile_set_inuse(p, 2, 500);
+    return p;
+}
+
+Test(outputs, memory_outputs_weigh_net_growth_unless_asked_for_gross)
+{
+    struct profile *p = fixture_memory_churn();
+    char *text = folded_text(p, false);
+    cr_assert_str_eq(text, "main;load;xmalloc 3000\n"
+                           "main;parse;xmalloc 500\n");
+    free(text);
+    text = folded_text(p, true);
+    cr_assert_str_eq(text, "mem [7];main;load;xmalloc 3000\n"
+                           "mem [7];main;parse;xmalloc 500\n");
+    free(text);
+
+    json_t *j = profsum_json(p, 10);
+    cr_assert_eq(jnum(j, "total"), 3500);
+    json_t *top = json_array_get(json_object_get(j, "top_stacks"), 0);
+    cr_assert_eq(jnum(top, "bytes"), 3000);
+    cr_assert_eq(jnum(top, "gross_bytes"), 3000);
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(top, "frames"), 1)), "load");
+    json_t *second = json_array_get(json_object_get(j, "top_stacks"), 1);
+    cr_assert_eq(jnum(second, "bytes"), 500);
+    cr_assert_eq(jnum(second, "gross_bytes"), 3000);
+    cr_assert_float_eq(jnum(second, "share"), 500.0 / 3500.0, 1e-4);
+    json_decref(j);
+
+    PbProfile *pb = pprof_parse(p, NULL);
+    for (size_t i = 0; i < pb->n_sample; i++) {
+        const Perftools__Profiles__Sample *s = pb->sample[i];
+        if (!strcmp(ploc_name(pb, s->location_id[1]), "parse")) {
+            cr_assert_eq(s->value[0], 3, "alloc_objects");
+            cr_assert_eq(s->value[1], 3000, "alloc_space");
+            cr_assert_eq(s->value[2], 1, "inuse_objects");
+            cr_assert_eq(s->value[3], 500, "inuse_space");
+        }
+    }
+    perftools__profiles__profile__free_unpacked(pb, NULL);
+
+    p->gross = true;
+    text = folded_text(p, false);
+    cr_assert_str_eq(text, "main;load;xmalloc 3000\n"
+                           "main;parse;xmalloc 3000\n");
+    free(text);
+    pb = pprof_parse(p, NULL);
+    cr_assert_str_eq(pstr(pb, pb->default_sample_type), "alloc_space");
+    perftools__profiles__profile__free_unpacked(pb, NULL);
+    profile_free(p);
+}
+
+Test(outputs, memory_stack_given_back_in_full_is_left_out)
+{
+    struct profile *p = fixture_memory();
+    for (size_t i = 0; i < 3; i++)
+        profile_set_inuse(p, i, 0);
+    char *text = folded_text(p, false);
+    cr_assert_str_eq(text, "main;load;xmalloc 3000\n");
+    free(text);
+    json_t *j = profsum_json(p, 10);
+    cr_assert_eq(json_array_size(json_object_get(j, "top_stacks")), 1);
+    json_decref(j);
     profile_free(p);
 }
