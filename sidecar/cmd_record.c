@@ -1,7 +1,7 @@
-/* sidecar/cmd_record.c - `stakeout record`: capture one CPU (or wall) profile
- * of a running process, or of a command for its life, and write it.
+/* sidecar/cmd_record.c - `stakeout record`: capture one CPU, wall or memory
+ * profile of a running process, or of a command for its life, and write it.
  *
- *   stakeout record -p PID [-d 5s] [-r 99] [--mode cpu|wall] [--threads] -o FILE
+ *   stakeout record -p PID [-d 5s] [-r 99] [--mode cpu|wall|memory] [--threads] -o FILE
  *   stakeout record [options] -o FILE -- CMD ARGS...
  *
  * The format follows the file's extension (.pb.gz pprof, .folded folded
@@ -14,6 +14,7 @@
 
 #include "flamegraph.h"
 #include "folded.h"
+#include "memcapture.h"
 #include "pprof.h"
 #include "profile.h"
 #include "profsum.h"
@@ -45,6 +46,9 @@ struct record_args {
     bool duration_set;
     unsigned rate;
     enum profile_type mode;
+    bool rate_set, method_set;
+    enum memcapture_method method; /* memory mode */
+    bool gross;                    /* memory: weigh by bytes grown, not held */
     bool threads, quiet;
     double max_stopped;
     const char *output;
@@ -65,19 +69,29 @@ static void on_stop_signal(int sig)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: stakeout record -p PID [-d 5s] [-r 99] [--mode cpu|wall] [--threads] -o FILE\n"
+            "usage: stakeout record -p PID [-d 5s] [-r 99] [--mode cpu|wall|memory] [--threads]\n"
+            "                       -o FILE\n"
             "       stakeout record [options] -o FILE -- CMD [ARGS...]\n"
             "\n"
-            "Attach to a process for a moment (ptrace, one thread stopped at a time) and\n"
-            "write a CPU profile of it; or start CMD and profile it for its life.\n"
+            "Attach to a process for a moment and write a CPU, wall or memory profile of\n"
+            "it; or start CMD and profile it for its life. CPU and wall: ptrace, one thread\n"
+            "stopped at a time. Memory: every mmap, munmap, brk, mremap and mprotect of\n"
+            "the window with its stack, growth charged to the stack, net of what is\n"
+            "given back.\n"
             "\n"
             "options:\n"
             "  -p, --pid PID           process to profile\n"
             "  -d, --duration DUR      how long (\"5s\", \"1m\", \"250ms\"); default 5s, or\n"
             "                          until CMD exits\n"
             "  -r, --rate HZ           samples per second per thread, 1..%u (default %u)\n"
-            "      --mode cpu|wall     cpu (default): running threads only, the others count\n"
-            "                          as idle; wall: every thread, for latency and lock waits\n"
+            "      --mode MODE         cpu (default): running threads only, the others count\n"
+            "                          as idle; wall: every thread, for latency and lock\n"
+            "                          waits; memory: what grew the address space, and holds it\n"
+            "      --method METHOD     memory: tracepoint (the kernel's syscall tracepoints;\n"
+            "                          the target never stops), ptrace, or auto (default:\n"
+            "                          tracepoints where allowed)\n"
+            "      --gross             memory: weigh stacks by bytes grown, not bytes still\n"
+            "                          held at the end\n"
             "      --threads           keep threads apart (folded: a frame per thread; pprof:\n"
             "                          one sample per thread, labelled)\n"
             "  -o, --output FILE       where to write (\"-\": stdout, needs -f)\n"
@@ -92,6 +106,27 @@ static void usage(FILE *out)
             "Exit codes: 0 written, 1 failure (no permission, target gone or traced, write\n"
             "error, capture skipped), 2 usage error.\n",
             SAMPLER_MAX_RATE_HZ, SAMPLER_DEFAULT_RATE_HZ);
+}
+
+static const char *mode_title(const struct profile *p)
+{
+    switch (p->type) {
+    case PROFILE_TYPE_WALL: return "wall";
+    case PROFILE_TYPE_MEMORY: return p->gross ? "memory grown" : "memory held";
+    default: return "cpu";
+    }
+}
+
+/* "12.3MiB", for the summary */
+struct bytes_buf {
+    char s[32];
+};
+
+static struct bytes_buf bytes_text(uint64_t b)
+{
+    struct bytes_buf out;
+    units_format_size((double)b, out.s, sizeof out.s);
+    return out;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -140,13 +175,15 @@ static bool parse_uint(const char *s, long min, long max, long *out)
 /* Returns 0, or EXIT_USAGE after saying why. */
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
-    enum { OPT_MODE = 256, OPT_THREADS, OPT_MAX_STOPPED };
+    enum { OPT_MODE = 256, OPT_THREADS, OPT_MAX_STOPPED, OPT_METHOD, OPT_GROSS };
     static const struct option longopts[] = {
         {"pid", required_argument, NULL, 'p'},
         {"duration", required_argument, NULL, 'd'},
         {"rate", required_argument, NULL, 'r'},
         {"mode", required_argument, NULL, OPT_MODE},
         {"threads", no_argument, NULL, OPT_THREADS},
+        {"method", required_argument, NULL, OPT_METHOD},
+        {"gross", no_argument, NULL, OPT_GROSS},
         {"output", required_argument, NULL, 'o'},
         {"format", required_argument, NULL, 'f'},
         {"max-stopped", required_argument, NULL, OPT_MAX_STOPPED},
@@ -191,16 +228,32 @@ static int parse_args(int argc, char **argv, struct record_args *a)
                 return EXIT_USAGE;
             }
             a->rate = (unsigned)v;
+            a->rate_set = true;
             break;
         case OPT_MODE:
             if (strcmp(optarg, "cpu") == 0) {
                 a->mode = PROFILE_TYPE_CPU;
             } else if (strcmp(optarg, "wall") == 0) {
                 a->mode = PROFILE_TYPE_WALL;
+            } else if (strcmp(optarg, "memory") == 0) {
+                a->mode = PROFILE_TYPE_MEMORY;
             } else {
-                fprintf(stderr, "stakeout record: --mode: '%s' is not cpu or wall\n", optarg);
+                fprintf(stderr, "stakeout record: --mode: '%s' is not cpu, wall or memory\n",
+                        optarg);
                 return EXIT_USAGE;
             }
+            break;
+        case OPT_METHOD:
+            if (!memcapture_method_parse(optarg, &a->method)) {
+                fprintf(stderr,
+                        "stakeout record: --method: '%s' is not auto, tracepoint or ptrace\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            a->method_set = true;
+            break;
+        case OPT_GROSS:
+            a->gross = true;
             break;
         case OPT_THREADS:
             a->threads = true;
@@ -257,6 +310,16 @@ static int parse_args(int argc, char **argv, struct record_args *a)
     }
     if (a->cmd && !a->duration_set)
         a->duration_ns = INT64_MAX; /* for the command's life */
+    bool mem = a->mode == PROFILE_TYPE_MEMORY;
+    if (mem && a->rate_set) {
+        fprintf(stderr, "stakeout record: -r: a memory capture sees every call, at no rate\n");
+        return EXIT_USAGE;
+    }
+    if (!mem && (a->method_set || a->gross)) {
+        fprintf(stderr, "stakeout record: %s is for --mode memory\n",
+                a->method_set ? "--method" : "--gross");
+        return EXIT_USAGE;
+    }
     if (!a->output) {
         fprintf(stderr, "stakeout record: -o FILE is required\n");
         return EXIT_USAGE;
@@ -319,8 +382,7 @@ static int write_output(const struct profile *p, const struct record_args *a, ch
                         size_t errlen)
 {
     char title[160];
-    snprintf(title, sizeof title, "%s (pid %d), %s", p->comm, p->pid,
-             p->type == PROFILE_TYPE_WALL ? "wall" : "cpu");
+    snprintf(title, sizeof title, "%s (pid %d), %s", p->comm, p->pid, mode_title(p));
     if (strcmp(a->output, "-") == 0) {
         int rc = write_stream(p, a, stdout, title);
         if (fflush(stdout) == EOF)
@@ -364,17 +426,47 @@ struct progress {
 static void show_progress(void *ctx, int64_t elapsed_ns, uint64_t samples)
 {
     struct progress *pr = ctx;
+    const char *what = pr->a->mode == PROFILE_TYPE_MEMORY ? "calls" : "samples";
     if (pr->a->duration_ns == INT64_MAX)
-        fprintf(stderr, "\rrecording: %.1fs, %llu samples   ", (double)elapsed_ns / 1e9,
-                (unsigned long long)samples);
+        fprintf(stderr, "\rrecording: %.1fs, %llu %s   ", (double)elapsed_ns / 1e9,
+                (unsigned long long)samples, what);
     else
-        fprintf(stderr, "\rrecording: %.1fs / %.1fs, %llu samples   ", (double)elapsed_ns / 1e9,
-                (double)pr->a->duration_ns / 1e9, (unsigned long long)samples);
+        fprintf(stderr, "\rrecording: %.1fs / %.1fs, %llu %s   ", (double)elapsed_ns / 1e9,
+                (double)pr->a->duration_ns / 1e9, (unsigned long long)samples, what);
     pr->shown = true;
+}
+
+static void memory_summary(const struct profile *p, FILE *out)
+{
+    const struct prof_memory *m = p->mem;
+    fprintf(out, "stakeout record: memory of pid %d (%s) in %.2fs by %s: %llu calls, %s grown,",
+            p->pid, p->comm, (double)p->duration_ns / 1e9, m ? m->method : "?",
+            m ? (unsigned long long)m->calls : 0ULL, bytes_text(m ? m->charged : 0).s);
+    fprintf(out, " %s given back, %s still held\n", bytes_text(m ? m->credited : 0).s,
+            bytes_text(profile_total_weight(p)).s);
+    if (m && m->rss_after)
+        fprintf(out, "  resident: %s before, %s after\n", bytes_text(m->rss_before).s,
+                bytes_text(m->rss_after).s);
+    for (size_t i = 0; i < p->nnotes; i++)
+        fprintf(out, "  note: %s\n", p->notes[i]);
+    struct prof_func_share top[RECORD_TOP];
+    size_t n = profile_top_functions_by_value(p, top, RECORD_TOP);
+    if (n > 0) {
+        fprintf(out, "top functions (bytes %s):    self   total\n", p->gross ? "grown" : "held");
+        for (size_t i = 0; i < n; i++)
+            fprintf(out, "  %6.1f%%  %6.1f%%  %s\n", top[i].self * 100, top[i].total * 100,
+                    top[i].function);
+    }
 }
 
 static void summary(const struct profile *p, const struct record_args *a, FILE *out)
 {
+    if (p->type == PROFILE_TYPE_MEMORY) {
+        memory_summary(p, out);
+        if (strcmp(a->output, "-") != 0)
+            fprintf(out, "written to %s\n", a->output);
+        return;
+    }
     double secs = (double)p->duration_ns / 1e9;
     fprintf(out, "stakeout record: %llu samples of pid %d (%s) in %.2fs, %s mode, %u Hz asked, "
                  "%.1f Hz achieved",
@@ -486,15 +578,26 @@ int cmd_record(int argc, char **argv)
     struct symcache *sc = symcache_new();
     struct progress pr = {.a = &a};
     bool show = !a.quiet && isatty(STDERR_FILENO);
-    struct sampler_opts o = {
-        .pid = a.pid, .mode = a.mode, .rate_hz = a.rate, .duration_ns = a.duration_ns,
-        .max_stopped = a.max_stopped, .stop = &stop_requested,
-        .progress = show ? show_progress : NULL, .progress_ctx = &pr,
-        .symbols = sc, .target_status = child > 0 ? &child_status : NULL,
-    };
     struct profile *p = NULL;
     char err[PATH_MAX + 512] = "";
-    rc = sampler_capture(&o, &p, err, sizeof err);
+    if (a.mode == PROFILE_TYPE_MEMORY) {
+        struct memcapture_opts mo = {
+            .pid = a.pid, .duration_ns = a.duration_ns, .method = a.method,
+            .stop = &stop_requested, .progress = show ? show_progress : NULL,
+            .progress_ctx = &pr, .symbols = sc,
+        };
+        rc = memcapture_run(&mo, &p, err, sizeof err);
+        if (rc == 0)
+            p->gross = a.gross;
+    } else {
+        struct sampler_opts o = {
+            .pid = a.pid, .mode = a.mode, .rate_hz = a.rate, .duration_ns = a.duration_ns,
+            .max_stopped = a.max_stopped, .stop = &stop_requested,
+            .progress = show ? show_progress : NULL, .progress_ctx = &pr,
+            .symbols = sc, .target_status = child > 0 ? &child_status : NULL,
+        };
+        rc = sampler_capture(&o, &p, err, sizeof err);
+    }
     if (pr.shown)
         fprintf(stderr, "\n");
     if (rc < 0) {

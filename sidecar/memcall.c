@@ -20,7 +20,6 @@ int memcall_from_syscall(long sysno)
     case SYS_brk: return MEMCALL_BRK;
     case SYS_mremap: return MEMCALL_MREMAP;
     case SYS_mprotect: return MEMCALL_MPROTECT;
-    case SYS_madvise: return MEMCALL_MADVISE;
     default: return -1;
     }
 }
@@ -33,8 +32,8 @@ bool memcall_grows(enum memcall_nr nr)
 
 const char *memcall_name(enum memcall_nr nr)
 {
-    static const char *const names[MEMCALL_COUNT] = {"mmap",     "munmap",  "brk",
-                                                      "mremap",   "mprotect", "madvise"};
+    static const char *const names[MEMCALL_COUNT] = {"mmap", "munmap", "brk", "mremap",
+                                                      "mprotect"};
     return (unsigned)nr < MEMCALL_COUNT ? names[nr] : "?";
 }
 
@@ -85,10 +84,6 @@ uint64_t memcall_apply(struct memledger *l, struct profile *p, const struct memc
     case MEMCALL_MPROTECT:
         if (c->a[2] != PROT_NONE)
             grown = memledger_mprotect(l, c->a[0], c->a[1], owner);
-        break;
-    case MEMCALL_MADVISE:
-        if (c->a[2] == MADV_DONTNEED || c->a[2] == MADV_FREE || c->a[2] == MADV_REMOVE)
-            memledger_discard(l, c->a[0], c->a[1]);
         break;
     default:
         break;

@@ -7,7 +7,12 @@
  * calls: which grow memory (a sample of the call's stack, weighing the
  * bytes) and which give it back (credited in the ledger). Arguments come
  * from the watched process: any value is possible, and none is trusted
- * beyond being a number. */
+ * beyond being a number.
+ *
+ * madvise(MADV_DONTNEED) and the like are not calls here: an allocator
+ * that drops pages that way (glibc's thread arenas, jemalloc) touches them
+ * again later without any call, so crediting the drop would hide growth
+ * that no call shows; the pages stay charged to whoever grew the range. */
 #ifndef STAKEOUT_MEMCALL_H
 #define STAKEOUT_MEMCALL_H
 
@@ -23,7 +28,6 @@ enum memcall_nr {
     MEMCALL_BRK,      /* a: brk; ret: the break after it */
     MEMCALL_MREMAP,   /* a: old_addr, old_len, new_len, flags, new_addr; ret: the address */
     MEMCALL_MPROTECT, /* a: start, len, prot */
-    MEMCALL_MADVISE,  /* a: start, len, advice */
     MEMCALL_COUNT
 };
 

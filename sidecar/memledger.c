@@ -356,11 +356,6 @@ uint64_t memledger_mprotect(struct memledger *l, uint64_t addr, uint64_t len, ui
     return bytes;
 }
 
-void memledger_discard(struct memledger *l, uint64_t addr, uint64_t len)
-{
-    memledger_munmap(l, addr, len);
-}
-
 uint64_t memledger_held(const struct memledger *l, uint32_t owner)
 {
     return owner < l->nheld ? l->held[owner] : 0;

@@ -21,8 +21,7 @@
  * mapping: the caller decides and says so with charge); brk; mremap; and
  * mprotect that makes a reserved range usable (malloc's thread arenas
  * reserve 64 MiB PROT_NONE and grow inside it that way). The calls that
- * give it back: munmap, brk, mremap, and madvise dropping pages (thread
- * arenas shrink that way). */
+ * give it back: munmap, brk and mremap (see memcall.h for madvise). */
 #ifndef STAKEOUT_MEMLEDGER_H
 #define STAKEOUT_MEMLEDGER_H
 
@@ -74,13 +73,6 @@ uint64_t memledger_mremap(struct memledger *l, uint64_t old_addr, uint64_t old_l
  * range become charged to owner. Returns the bytes charged. (An mprotect to
  * PROT_NONE gives nothing back: the pages stay; it is not a call here.) */
 uint64_t memledger_mprotect(struct memledger *l, uint64_t addr, uint64_t len, uint32_t owner);
-
-/* A successful madvise that drops the pages of the range (MADV_DONTNEED,
- * MADV_FREE, MADV_REMOVE): credited as given back, and out of the map.
- * Touched again, the pages come back without a call the ledger sees (a
- * malloc arena shrunk and grown again in place): such regrowth is not
- * charged. */
-void memledger_discard(struct memledger *l, uint64_t addr, uint64_t len);
 
 /* Bytes owner grew that are still mapped. */
 uint64_t memledger_held(const struct memledger *l, uint32_t owner);

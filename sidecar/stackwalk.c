@@ -806,6 +806,21 @@ int stackwalk_snapshot(struct stackwalk *sw, struct stackwalk_thread *t)
     return 0;
 }
 
+void stackwalk_snapshot_from(struct stackwalk *sw, struct stackwalk_thread *t,
+                             const struct user_regs_struct *regs, const void *stack, size_t len)
+{
+    sw->nblocks = 0;
+    t->regs = *regs;
+    t->have_regs = true;
+    if (len > SW_STACK_MAX)
+        len = SW_STACK_MAX;
+    memcpy(sw->stack, stack, len);
+    sw->stack_lo = regs->rsp;
+    sw->stack_len = len;
+    sw->stats.stack_bytes += len;
+    sw->snap_tid = t->tid;
+}
+
 uint32_t stackwalk_unwind(struct stackwalk *sw, struct stackwalk_thread *t, uint64_t *ips,
                           uint32_t max)
 {

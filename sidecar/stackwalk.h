@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/user.h>
 
 struct stackwalk;
 struct stackwalk_thread;
@@ -63,6 +64,13 @@ void stackwalk_thread_free(struct stackwalk_thread *t);
  * not stopped, or gone). Replaces the previous snapshot of any thread. */
 int stackwalk_snapshot(struct stackwalk *sw, struct stackwalk_thread *t)
     __attribute__((warn_unused_result));
+
+/* A snapshot of t from registers and a copy of its stack taken by someone
+ * else (a perf sample: PERF_SAMPLE_REGS_USER and PERF_SAMPLE_STACK_USER),
+ * stack[0] being the byte at regs->rsp. t need not be stopped, nor traced:
+ * nothing is read from it here. Replaces the previous snapshot. */
+void stackwalk_snapshot_from(struct stackwalk *sw, struct stackwalk_thread *t,
+                             const struct user_regs_struct *regs, const void *stack, size_t len);
 
 /* Unwind the last snapshot, taken of t; t may be running again. Writes at
  * most max addresses into ips, leaf first, raw: the leaf's instruction

@@ -114,7 +114,7 @@ Test(memledger, mremap_in_place_and_moved_keeps_owners_and_charges_growth)
     memledger_free(l);
 }
 
-Test(memledger, reserved_arena_is_charged_when_made_usable_and_credited_when_dropped)
+Test(memledger, reserved_arena_is_charged_when_made_usable_and_credited_when_unmapped)
 {
     struct memledger *l = memledger_new(PG);
     /* an arena reserved before the capture, and one during it */
@@ -126,7 +126,7 @@ Test(memledger, reserved_arena_is_charged_when_made_usable_and_credited_when_dro
     cr_expect_eq(memledger_mprotect(l, 0x7f1000000000, 40 * PG, 3), 7 * PG);
     /* an unseen range made usable is not growth the ledger can know */
     cr_expect_eq(memledger_mprotect(l, 0x7f3000000000, 16 * PG, 4), 0);
-    memledger_discard(l, 0x7f1000000000 + 8 * PG, 32 * PG);
+    memledger_munmap(l, 0x7f1000000000 + 8 * PG, 32 * PG);
     cr_expect_eq(memledger_held(l, 1), 8 * PG);
     cr_expect_eq(memledger_held(l, 3), 0);
     cr_expect_eq(memledger_held(l, 2), 16 * PG);
@@ -222,9 +222,11 @@ static void random_run(uint64_t seed, int steps)
             memledger_munmap(l, a * PG, n * PG);
             m_release(&m, a, a + n, true);
             break;
-        case 2:
-            memledger_discard(l, a * PG, n * PG);
-            m_release(&m, a, a + n, true);
+        case 2: /* a reserve over part of the space */
+            memledger_reserved(l, a * PG, (a + n) * PG);
+            m_release(&m, a, a + n, false);
+            for (uint64_t p = a; p < a + n; p++)
+                m.page[p] = RES_ST;
             break;
         case 3:
             memledger_mprotect(l, a * PG, n * PG, (uint32_t)owner);
