@@ -191,3 +191,62 @@ Test(cli, expanded_secret_is_never_printed, .timeout = 60, .fini = env_cleanup)
         spawn_result_fini(&r);
     }
 }
+
+static char own_dir[] = "/tmp/stakeout-cli-own-XXXXXX", own_rules[64];
+
+static void own_cleanup(void)
+{
+    unlink(own_rules);
+    rmdir(own_dir);
+}
+
+/* Whoever owns the rules file decides what stakeout attaches to: `run` and
+ * `status` refuse a file another user owns; `check`, which judges what a
+ * file says (often far from where it is deployed), warns and still
+ * validates. Once the file is root's, the warning is gone. */
+Test(cli, file_another_user_owns_is_refused_by_run_and_status_and_warned_by_check, .timeout = 60,
+     .fini = own_cleanup)
+{
+    static const char text[] = "version: 1\ntargets: [{name: api, match: {pid: 1}}]\nrules: []\n";
+    char want[200];
+    if (geteuid() != 0) {
+        cr_assert_null(getenv("CI"), "changing a file's owner needs root");
+        cr_skip_test("changing a file's owner needs root");
+    }
+    cr_assert_not_null(mkdtemp(own_dir));
+    snprintf(own_rules, sizeof own_rules, "%s/rules.yaml", own_dir);
+    FILE *f = fopen(own_rules, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fputs(text, f) >= 0, true);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(chown(own_rules, 65534, 65534), 0);
+
+    struct spawn_result r = run("check", own_rules, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    snprintf(want, sizeof want, "%s: ok (1 target, 0 rules)", own_rules);
+    cr_assert(strstr(r.out, want), "%s", r.out);
+    snprintf(want, sizeof want,
+             "%s: warning: stakeout run would refuse this file: the rules file is owned by "
+             "uid 65534",
+             own_rules);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    spawn_result_fini(&r);
+
+    snprintf(want, sizeof want, "%s: the rules file is owned by uid 65534", own_rules);
+    r = run("status", "-c", own_rules);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    cr_assert_str_eq(r.out, "");
+    spawn_result_fini(&r);
+    r = run("run", "-c", own_rules);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    cr_assert(strstr(r.err, "refusing to start"), "%s", r.err);
+    spawn_result_fini(&r);
+
+    cr_assert_eq(chown(own_rules, 0, 0), 0);
+    r = run("check", own_rules, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.err, "");
+    spawn_result_fini(&r);
+}

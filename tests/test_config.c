@@ -286,12 +286,12 @@ Test(config, load_reports_unreadable_file)
     struct diag_list d;
     struct config *c = NULL;
     diag_init(&d);
-    int rc = config_load("/nonexistent/stakeout.yaml", &c, &d);
+    int rc = config_load("/nonexistent/stakeout.yaml", CONFIG_TRUST_ANY, &c, &d);
     cr_assert_eq(rc, -ENOENT);
     cr_assert_not_null(diag_find(&d, "No such file"));
     diag_fini(&d);
     diag_init(&d);
-    cr_assert_eq(config_load("/", &c, &d), -EISDIR);
+    cr_assert_eq(config_load("/", CONFIG_TRUST_ANY, &c, &d), -EISDIR);
     diag_fini(&d);
 }
 
