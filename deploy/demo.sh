@@ -3,8 +3,8 @@
 #
 # Installs what is missing, builds, then starts three processes in a
 # temporary directory: a local webhook receiver, the demo service
-# (tests/targets/demo.c, process name stakeout-demo) and
-# `stakeout run -c rules/demo.yaml`. The service runs normally, then has a
+# (tests/targets/demo.c, process name stakeout-demo) and `stakeout run` with
+# rules/demo.yaml (a private copy). The service runs normally, then has a
 # CPU hot spot, then an error burst. For each alert that reaches the
 # receiver this prints the rule, the top functions and where the alert JSON
 # and the flame graph are. Everything started here is stopped, by its pid,
@@ -46,11 +46,15 @@ read -r -t 10 word port <&"${RECV[0]}" || { echo "demo: the receiver did not sta
     >"$work/demo.out" 2>&1 &
 pids+=("$!")
 
-# 3. stakeout, with the demo rules
+# 3. stakeout, with the demo rules. A copy in $work (mktemp -d: ours alone):
+#    stakeout refuses a rules file owned by another user (the checkout's
+#    owner, under sudo) or that others could write or replace (a checkout
+#    made with umask 002 is group-writable).
 export STAKEOUT_DEMO_LOG="$work/app.log"
 export STAKEOUT_DEMO_WEBHOOK="http://127.0.0.1:$port/hook"
 export STAKEOUT_DEMO_SPOOL="$work/spool"
-./build/stakeout run -c rules/demo.yaml >"$work/stakeout.log" 2>&1 &
+install -m 600 rules/demo.yaml "$work/rules.yaml"
+./build/stakeout run -c "$work/rules.yaml" >"$work/stakeout.log" 2>&1 &
 pids+=("$!")
 
 echo "stakeout is watching the demo service (logs: $work/stakeout.log)."

@@ -289,7 +289,7 @@ int cmd_status(int argc, char **argv)
     struct diag_list d;
     struct config *cfg = NULL;
     diag_init(&d);
-    if (config_load(path, &cfg, &d) != 0) {
+    if (config_load(path, CONFIG_TRUST_REQUIRE, &cfg, &d) != 0) {
         diag_sort(&d);
         diag_print(&d, path, stderr);
         diag_fini(&d);

@@ -2,11 +2,20 @@
  * every mistake reported at its line and column. See config.h.
  *
  * The walk never stops at the first error: each section is checked on its own
- * and a bad value leaves its default in place, so one run shows all problems. */
+ * and a bad value leaves its default in place, so one run shows all problems.
+ *
+ * Diagnostics quote what the file says, never what ${VAR} expansion made of
+ * it: a variable may hold a secret (a Slack webhook URL holds a token, and
+ * anything else may too), and diagnostics end up in terminals, CI logs and
+ * the daemon's log. The file's text names the variable, which is what the
+ * user needs to find the mistake. So a message quotes n->str, the scalar as
+ * written, followed by unshown(n, value); names in "target 'x'" and
+ * "rule 'x'" are the names as written too. */
 #include "config.h"
 
 #include "editdist.h"
 #include "engine.h"
+#include "privs.h"
 #include "units.h"
 #include "xalloc.h"
 #include "yamldoc.h"
@@ -14,6 +23,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +35,7 @@ struct walk {
     envsubst_lookup_fn lookup;
     void *lookup_ctx;
     struct config *cfg;
+    const struct ynode *targets; /* the targets list, once it is known to be one */
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -41,6 +52,23 @@ static void err_at(struct walk *w, const struct ynode *n, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     diag_add(w->diags, n ? n->line : 0, n ? n->col : 0, "%s", msg);
+}
+
+/* "" when value is the text of scalar n as written; else a note, for after
+ * the quoted text, that ${VAR} in it were expanded and the result is not
+ * shown (see the top of this file). */
+static const char *unshown(const struct ynode *n, const char *value)
+{
+    if (strlen(value) == n->len && memcmp(value, n->str, n->len) == 0)
+        return "";
+    return " (expanded value not shown)";
+}
+
+/* The name of target i as written (the caller knows it has a name). */
+static const char *target_name_src(const struct walk *w, size_t i)
+{
+    const struct ynode *name = ynode_map_get(w->targets->kids[i], "name");
+    return name ? name->str : "?";
 }
 
 /* ---- shapes ------------------------------------------------------------ */
@@ -277,12 +305,16 @@ static bool get_regex(struct walk *w, const struct ynode *n, const char *what, c
         unsigned line, col;
         pcre2_get_error_message(code, msg, sizeof msg);
         /* the offset maps to the file only when no ${VAR} changed the text */
-        if (strlen(pattern) == n->len && memcmp(pattern, n->str, n->len) == 0)
+        if (!*unshown(n, pattern)) {
             ynode_scalar_pos(n, off, &line, &col);
-        else
+            diag_add(w->diags, line, col, "%s: bad regular expression at offset %zu: %s", what,
+                     (size_t)off, (const char *)msg);
+        } else {
             ynode_scalar_pos(n, 0, &line, &col);
-        diag_add(w->diags, line, col, "%s: bad regular expression at offset %zu: %s", what,
-                 (size_t)off, (const char *)msg);
+            diag_add(w->diags, line, col,
+                     "%s: '%s'%s: bad regular expression at offset %zu of the expanded text: %s",
+                     what, n->str, unshown(n, pattern), (size_t)off, (const char *)msg);
+        }
         free(pattern);
         return false;
     }
@@ -304,11 +336,17 @@ static bool get_expr(struct walk *w, const struct ynode *n, const char *what, ch
         return false;
     if (expr_parse(text, strlen(text), &e, &err) != 0) {
         unsigned line, col;
-        if (strlen(text) == n->len && memcmp(text, n->str, n->len) == 0)
+        if (!*unshown(n, text)) {
             ynode_scalar_pos(n, err.off, &line, &col);
-        else
+            diag_add(w->diags, line, col, "%s: %s", what, err.msg);
+        } else {
+            /* err.msg quotes the expanded text: say only where it went wrong */
             ynode_scalar_pos(n, 0, &line, &col);
-        diag_add(w->diags, line, col, "%s: %s", what, err.msg);
+            diag_add(w->diags, line, col,
+                     "%s: '%s'%s is not a valid expression: the error is at offset %zu of the "
+                     "expanded text",
+                     what, n->str, unshown(n, text), err.off);
+        }
         free(text);
         return false;
     }
@@ -332,9 +370,9 @@ static bool check_name(struct walk *w, const struct ynode *n, const char *s, con
     }
     if (!ok)
         err_at(w, n,
-               "%s '%s' is not a valid name (1 to 64 letters, digits, '-', '_' or '.', "
+               "%s '%s'%s is not a valid name (1 to 64 letters, digits, '-', '_' or '.', "
                "starting with a letter or digit)",
-               what, s);
+               what, n->str, unshown(n, s));
     return ok;
 }
 
@@ -444,7 +482,8 @@ static void parse_log(struct walk *w, const struct ynode *n, const char *tname,
     }
 }
 
-static void parse_match(struct walk *w, const struct ynode *n, struct target_spec *t)
+static void parse_match(struct walk *w, const struct ynode *n, const char *tname,
+                        struct target_spec *t)
 {
     const struct ynode *first = NULL;
     const char *first_key = NULL;
@@ -488,8 +527,7 @@ static void parse_match(struct walk *w, const struct ynode *n, struct target_spe
         }
     }
     if (!first)
-        err_at(w, n, "target '%s': match needs one of pid, pid_file, process, cgroup",
-               t->name ? t->name : "?");
+        err_at(w, n, "target '%s': match needs one of pid, pid_file, process, cgroup", tname);
 }
 
 static void parse_target(struct walk *w, const struct ynode *n, struct target_spec *t)
@@ -503,13 +541,13 @@ static void parse_target(struct walk *w, const struct ynode *n, struct target_sp
     v = require(w, n, "name", "target");
     if (v && get_string(w, v, "target name", &t->name))
         check_name(w, v, t->name, "target name");
-    const char *tname = t->name ? t->name : "?";
+    const char *tname = t->name ? v->str : "?"; /* as written */
     char where[128];
     snprintf(where, sizeof where, "target '%s'", tname);
     check_keys(w, n, where, target_keys, ARRAY_LEN(target_keys));
     v = require(w, n, "match", where);
     if (v)
-        parse_match(w, v, t);
+        parse_match(w, v, tname, t);
     v = ynode_map_get(n, "labels");
     if (v)
         get_labels(w, v, "labels", &t->labels, &t->nlabels);
@@ -614,7 +652,7 @@ static void parse_rule(struct walk *w, const struct ynode *n, struct rule_spec *
     if (v && get_string(w, v, "rule name", &r->name))
         check_name(w, v, r->name, "rule name");
     char where[128];
-    snprintf(where, sizeof where, "rule '%s'", r->name ? r->name : "?");
+    snprintf(where, sizeof where, "rule '%s'", r->name ? v->str : "?"); /* as written */
     check_keys(w, n, where, rule_keys, ARRAY_LEN(rule_keys));
 
     when = ynode_map_get(n, "when");
@@ -694,23 +732,29 @@ static void parse_rule(struct walk *w, const struct ynode *n, struct rule_spec *
             for (size_t j = 0; j < r->ntargets && !dup; j++)
                 dup = strcmp(r->targets[j], name) == 0;
             if (dup) {
-                err_at(w, v->kids[i], "%s: target '%s' is listed twice", where, name);
+                err_at(w, v->kids[i], "%s: target '%s'%s is listed twice", where, v->kids[i]->str,
+                       unshown(v->kids[i], name));
                 free(name);
                 continue;
             }
             if (!config_target(w->cfg, name)) {
                 const char *names[64];
-                size_t nn = 0;
+                size_t idx[64], nn = 0, k = 0;
                 for (size_t j = 0; j < w->cfg->ntargets && nn < ARRAY_LEN(names); j++) {
-                    if (w->cfg->targets[j].name)
+                    if (w->cfg->targets[j].name) {
+                        idx[nn] = j;
                         names[nn++] = w->cfg->targets[j].name;
+                    }
                 }
                 const char *s = editdist_suggest(name, strlen(name), names, nn);
+                while (s && names[k] != s)
+                    k++;
                 if (s)
-                    err_at(w, v->kids[i], "%s: unknown target '%s' (did you mean '%s'?)", where,
-                           name, s);
+                    err_at(w, v->kids[i], "%s: unknown target '%s'%s (did you mean '%s'?)", where,
+                           v->kids[i]->str, unshown(v->kids[i], name), target_name_src(w, idx[k]));
                 else
-                    err_at(w, v->kids[i], "%s: unknown target '%s'", where, name);
+                    err_at(w, v->kids[i], "%s: unknown target '%s'%s", where, v->kids[i]->str,
+                           unshown(v->kids[i], name));
                 free(name);
                 continue;
             }
@@ -787,7 +831,8 @@ static void parse_webhook(struct walk *w, const struct ynode *n, const char *wha
             http = strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0;
         /* no scheme, or one libcurl does not know (mailto:), is the same mistake as ftp:// */
         if (rc != CURLUE_OK && rc != CURLUE_UNSUPPORTED_SCHEME && rc != CURLUE_BAD_SCHEME)
-            err_at(w, v, "webhook url '%s' is not a valid URL: %s", h->url, curl_url_strerror(rc));
+            err_at(w, v, "webhook url '%s'%s is not a valid URL: %s", v->str, unshown(v, h->url),
+                   curl_url_strerror(rc));
         else if (!http)
             err_at(w, v, "webhook url must start with http:// or https://");
         curl_free(scheme);
@@ -915,13 +960,14 @@ static void check_listen(struct walk *w, const struct ynode *n, const char *s)
                    a < 256 && b < 256 && c4 < 256 && d < 256);
     }
     if (!colon || !host_ok) {
-        err_at(w, n, "listen '%s' must be IPV4:PORT, such as 127.0.0.1:9464 or 0.0.0.0:9464", s);
+        err_at(w, n, "listen '%s'%s must be IPV4:PORT, such as 127.0.0.1:9464 or 0.0.0.0:9464",
+               n->str, unshown(n, s));
         return;
     }
     char *end;
     long p = strtol(colon + 1, &end, 10);
     if (colon[1] == '\0' || *end || p < 0 || p > 65535) {
-        err_at(w, n, "listen '%s': the port must be 0 to 65535", s);
+        err_at(w, n, "listen '%s'%s: the port must be 0 to 65535", n->str, unshown(n, s));
         return;
     }
     port = (unsigned)p;
@@ -955,16 +1001,18 @@ static void parse_top(struct walk *w, const struct ynode *root)
 
     v = require(w, root, "targets", "rules file");
     if (v && want_seq(w, v, "targets")) {
+        w->targets = v;
         if (v->nkids == 0)
             err_at(w, v, "targets is empty: name at least one process to watch");
         c->targets = xcalloc(v->nkids ? v->nkids : 1, sizeof *c->targets);
         c->ntargets = v->nkids;
         for (size_t i = 0; i < v->nkids; i++) {
             parse_target(w, v->kids[i], &c->targets[i]);
+            const struct ynode *name = ynode_map_get(v->kids[i], "name");
             for (size_t j = 0; j < i && c->targets[i].name; j++) {
                 if (c->targets[j].name && strcmp(c->targets[j].name, c->targets[i].name) == 0)
-                    err_at(w, v->kids[i], "duplicate target name '%s' (first at line %u)",
-                           c->targets[i].name, c->targets[j].line);
+                    err_at(w, v->kids[i], "duplicate target name '%s'%s (first at line %u)",
+                           name->str, unshown(name, c->targets[i].name), c->targets[j].line);
             }
         }
     }
@@ -975,10 +1023,11 @@ static void parse_top(struct walk *w, const struct ynode *root)
         c->nrules = v->nkids;
         for (size_t i = 0; i < v->nkids; i++) {
             parse_rule(w, v->kids[i], &c->rules[i]);
+            const struct ynode *name = ynode_map_get(v->kids[i], "name");
             for (size_t j = 0; j < i && c->rules[i].name; j++) {
                 if (c->rules[j].name && strcmp(c->rules[j].name, c->rules[i].name) == 0)
-                    err_at(w, v->kids[i], "duplicate rule name '%s' (first at line %u)",
-                           c->rules[i].name, c->rules[j].line);
+                    err_at(w, v->kids[i], "duplicate rule name '%s'%s (first at line %u)",
+                           name->str, unshown(name, c->rules[i].name), c->rules[j].line);
             }
         }
     }
@@ -1024,7 +1073,10 @@ int config_parse(const char *name, const char *buf, size_t len, envsubst_lookup_
     struct ydoc *doc = NULL;
     size_t errors_before = diags->n;
     struct config *c = xcalloc(1, sizeof *c);
-    struct walk w = {diags, lookup ? lookup : envsubst_getenv, lookup_ctx, c};
+    struct walk w = {.diags = diags,
+                     .lookup = lookup ? lookup : envsubst_getenv,
+                     .lookup_ctx = lookup_ctx,
+                     .cfg = c};
     int rc = -EINVAL;
 
     c->path = xstrdup(name);
@@ -1060,13 +1112,16 @@ out:
     return rc;
 }
 
-int config_load(const char *path, struct config **out, struct diag_list *diags)
+int config_load(const char *path, enum config_trust trust, struct config **out,
+                struct diag_list *diags)
 {
     char *buf = NULL;
     size_t len = 0;
     struct stat st;
     int rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO put in its place must not hang the daemon in open;
+     * the check refuses it. check reads pipes (/dev/stdin) as they come. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (trust == CONFIG_TRUST_REQUIRE ? O_NONBLOCK : 0));
 
     if (fd == -1) {
         rc = -errno;
@@ -1082,6 +1137,17 @@ int config_load(const char *path, struct config **out, struct diag_list *diags)
         rc = -EISDIR;
         diag_add(diags, 0, 0, "is a directory, not a rules file");
         goto out;
+    }
+    if (trust != CONFIG_TRUST_ANY) {
+        char why[2 * PATH_MAX];
+        int trc = privs_check_rules_fd(fd, path, why, sizeof why);
+        if (trc != 0 && trust == CONFIG_TRUST_REQUIRE) {
+            rc = trc;
+            diag_add(diags, 0, 0, "%s", why);
+            goto out;
+        }
+        if (trc != 0)
+            diag_add(diags, 0, 0, "warning: stakeout run would refuse this file: %s", why);
     }
     buf = xmalloc(CONFIG_MAX_FILE_BYTES + 1);
     for (;;) {

@@ -3,7 +3,8 @@
  * Owns: struct config and everything it points to, freed by config_free,
  * including the compiled PCRE2 patterns. config_parse is pure (buffer in,
  * structs and diagnostics out; environment variables come through a lookup
- * callback); config_load reads the file. Every mistake in a file is reported
+ * callback); config_load reads the file, and checks who could have written it
+ * (privs.h) on the descriptor it reads. Every mistake in a file is reported
  * as a diagnostic with its line and column, all of them in one pass. */
 #ifndef STAKEOUT_CONFIG_H
 #define STAKEOUT_CONFIG_H
@@ -108,10 +109,23 @@ int config_parse(const char *name, const char *buf, size_t len, envsubst_lookup_
                  void *lookup_ctx, struct config **out, struct diag_list *diags)
     __attribute__((warn_unused_result));
 
-/* Read and parse a file. Returns 0, -EINVAL for an invalid file, or a
- * negative errno when it cannot be read (with a diagnostic either way). */
-int config_load(const char *path, struct config **out, struct diag_list *diags)
-    __attribute__((warn_unused_result));
+/* What config_load asks of who could have written the file. */
+enum config_trust {
+    CONFIG_TRUST_ANY,     /* nothing: the caller vouches for the file (tests, tools) */
+    CONFIG_TRUST_WARN,    /* read it, with a warning diagnostic when run would refuse it */
+    CONFIG_TRUST_REQUIRE, /* refuse it unless privs_check_rules_fd accepts it */
+};
+
+/* Read and parse a file. The file is opened once: the descriptor that
+ * privs_check_rules_fd checks (unless trust is CONFIG_TRUST_ANY) is the one
+ * that is read, so nothing can be swapped in between. Returns 0, -EINVAL
+ * for an invalid file, privs_check_rules_fd's error (-EPERM: others could
+ * have written it) with CONFIG_TRUST_REQUIRE, or a negative errno when it
+ * cannot be read; with a diagnostic without position for the file as a
+ * whole, or diagnostics at their lines, either way. A warning (a diagnostic
+ * that starts with "warning: ") may come with a 0. */
+int config_load(const char *path, enum config_trust trust, struct config **out,
+                struct diag_list *diags) __attribute__((warn_unused_result));
 
 void config_free(struct config *c);
 

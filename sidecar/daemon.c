@@ -314,23 +314,21 @@ static void reload(struct daemon *d)
 {
     struct diag_list diags;
     struct config *next = NULL;
-    char err[512];
 
     d->reload_pending = false;
     diag_init(&diags);
-    int rc = privs_check_rules_file(d->opts->config_path, err, sizeof err);
-    if (rc == 0)
-        rc = config_load(d->opts->config_path, &next, &diags);
+    int rc = config_load(d->opts->config_path, CONFIG_TRUST_REQUIRE, &next, &diags);
     if (rc != 0) {
         diag_sort(&diags);
         for (size_t i = 0; i < diags.n; i++) {
             char where[PATH_MAX + 32];
-            snprintf(where, sizeof where, "%s:%u:%u", d->opts->config_path, diags.items[i].line,
-                     diags.items[i].col);
+            if (diags.items[i].line)
+                snprintf(where, sizeof where, "%s:%u:%u", d->opts->config_path,
+                         diags.items[i].line, diags.items[i].col);
+            else
+                snprintf(where, sizeof where, "%s", d->opts->config_path);
             slog(SLOG_ERROR, diags.items[i].msg, "file", where, NULL);
         }
-        if (diags.n == 0)
-            slog(SLOG_ERROR, "rules file refused", "error", err, NULL);
         diag_fini(&diags);
         reload_failed(d, NULL);
         return;
@@ -723,15 +721,12 @@ int daemon_run(const struct daemon_opts *o)
     d->last_reload_ok = true;
     slog_setup(o->log_level, o->log_format, -1);
 
-    if (privs_check_rules_file(o->config_path, err, sizeof err) != 0) {
-        slog(SLOG_ERROR, "refusing to start", "error", err, NULL);
-        goto out;
-    }
     diag_init(&diags);
-    if (config_load(o->config_path, &d->cfg, &diags) != 0) {
+    if (config_load(o->config_path, CONFIG_TRUST_REQUIRE, &d->cfg, &diags) != 0) {
         diag_sort(&diags);
         diag_print(&diags, o->config_path, stderr);
         diag_fini(&diags);
+        slog(SLOG_ERROR, "refusing to start", "file", o->config_path, NULL);
         goto out;
     }
     diag_fini(&diags);

@@ -33,6 +33,17 @@ struct kept {
 struct slot {
     struct logscan_match m;          /* text pointers point into bufs */
     struct kept bufs[KEPT_PER_SLOT]; /* line, before[], after[] */
+    uint64_t ctx_id;                 /* the input it came from: its "after" comes from there */
+};
+
+/* The context of one input: its last lines, the "before" of its next match.
+ * id tells its matches apart from other inputs' (and from its own before a
+ * logscan_flush), so that their "after" lines come from it alone. */
+struct logscan_ctx {
+    uint64_t id; /* unique in its scanner; a new one at each logscan_flush */
+    struct kept rkept[LOGSCAN_CONTEXT];
+    struct logscan_line recent[LOGSCAN_CONTEXT];
+    size_t rhead, nrecent;
 };
 
 struct cri_join {
@@ -59,10 +70,8 @@ struct logscan {
     struct logscan_stats st;
     struct bucket win[LOGSCAN_WINDOW_S];
     struct slot ring[LOGSCAN_KEEP];
-    size_t head, nring;                 /* oldest slot, slots used */
-    struct kept rkept[LOGSCAN_CONTEXT]; /* the last lines seen, for "before" */
-    struct logscan_line recent[LOGSCAN_CONTEXT];
-    size_t rhead, nrecent;
+    size_t head, nring; /* oldest slot, slots used */
+    uint64_t ctx_ids;   /* context ids handed out */
     struct logscan_src own;
     struct cri_join join[CRI_NSTREAMS];
 };
@@ -228,8 +237,6 @@ void logscan_free(struct logscan *s)
         for (size_t k = 0; k < KEPT_PER_SLOT; k++)
             free(s->ring[i].bufs[k].buf);
     }
-    for (size_t i = 0; i < LOGSCAN_CONTEXT; i++)
-        free(s->rkept[i].buf);
     for (size_t i = 0; i < CRI_NSTREAMS; i++)
         free(s->join[i].buf);
     logscan_src_fini(&s->own);
@@ -248,7 +255,31 @@ void logscan_src_init(struct logscan_src *src)
 void logscan_src_fini(struct logscan_src *src)
 {
     free(src->part);
+    if (src->ctx) {
+        for (size_t i = 0; i < LOGSCAN_CONTEXT; i++)
+            free(src->ctx->rkept[i].buf);
+        free(src->ctx);
+    }
     memset(src, 0, sizeof *src);
+}
+
+/* The context of src, made at its first feed. */
+static struct logscan_ctx *ctx_of(struct logscan *s, struct logscan_src *src)
+{
+    if (!src->ctx) {
+        src->ctx = xcalloc(1, sizeof *src->ctx);
+        src->ctx->id = ++s->ctx_ids;
+    }
+    return src->ctx;
+}
+
+/* The input behind c has ended: forget its last lines, and take a new id so
+ * that matches waiting for "after" lines get none of what comes next. */
+static void ctx_end(struct logscan *s, struct logscan_ctx *c)
+{
+    c->rhead = 0;
+    c->nrecent = 0;
+    c->id = ++s->ctx_ids;
 }
 
 /* ---- queries --------------------------------------------------------------- */
@@ -338,28 +369,28 @@ static struct span span_of_line(const struct logscan_line *l)
     return (struct span){l->text, l->len, l->cut, l->lineno, l->wall_ns};
 }
 
-static void recent_push(struct logscan *s, const struct span *sp)
+static void recent_push(struct logscan_ctx *c, const struct span *sp)
 {
     size_t i;
 
-    if (s->nrecent < LOGSCAN_CONTEXT) {
-        i = (s->rhead + s->nrecent) % LOGSCAN_CONTEXT;
-        s->nrecent++;
+    if (c->nrecent < LOGSCAN_CONTEXT) {
+        i = (c->rhead + c->nrecent) % LOGSCAN_CONTEXT;
+        c->nrecent++;
     } else {
-        i = s->rhead;
-        s->rhead = (s->rhead + 1) % LOGSCAN_CONTEXT;
+        i = c->rhead;
+        c->rhead = (c->rhead + 1) % LOGSCAN_CONTEXT;
     }
-    kept_set(&s->rkept[i], &s->recent[i], sp);
+    kept_set(&c->rkept[i], &c->recent[i], sp);
 }
 
-/* The newest up-to-want recent lines into out[], oldest first. */
-static size_t recent_newest(const struct logscan *s, size_t want, struct span *out)
+/* The newest up-to-want recent lines of c into out[], oldest first. */
+static size_t recent_newest(const struct logscan_ctx *c, size_t want, struct span *out)
 {
-    size_t n = want < s->nrecent ? want : s->nrecent;
+    size_t n = want < c->nrecent ? want : c->nrecent;
 
     for (size_t k = 0; k < n; k++) {
-        size_t i = (s->rhead + s->nrecent - n + k) % LOGSCAN_CONTEXT;
-        out[k] = span_of_line(&s->recent[i]);
+        size_t i = (c->rhead + c->nrecent - n + k) % LOGSCAN_CONTEXT;
+        out[k] = span_of_line(&c->recent[i]);
     }
     return n;
 }
@@ -369,31 +400,36 @@ static struct slot *newest_slot(struct logscan *s, size_t back)
     return &s->ring[(s->head + s->nring - 1 - back) % LOGSCAN_KEEP];
 }
 
-/* Whether a kept match still waits for line lineno as "after" context. */
-static bool after_wanted(struct logscan *s, uint64_t lineno)
+/* Whether a kept match still waits for line lineno of input c as "after"
+ * context. Line numbers count every input of the scanner, so a line of
+ * another input in between also ends a match's "after" lines. */
+static bool after_wanted(struct logscan *s, const struct logscan_ctx *c, uint64_t lineno)
 {
     if (!s->nring)
         return false;
-    const struct logscan_match *m = &newest_slot(s, 0)->m;
-    return m->line.lineno < lineno && lineno - m->line.lineno <= LOGSCAN_CONTEXT;
+    const struct slot *sl = newest_slot(s, 0);
+    const struct logscan_match *m = &sl->m;
+    return sl->ctx_id == c->id && m->line.lineno < lineno &&
+           lineno - m->line.lineno <= LOGSCAN_CONTEXT;
 }
 
-static void after_fill(struct logscan *s, const struct span *sp)
+static void after_fill(struct logscan *s, const struct logscan_ctx *c, const struct span *sp)
 {
     size_t k = s->nring < LOGSCAN_CONTEXT ? s->nring : LOGSCAN_CONTEXT;
 
     for (size_t i = 0; i < k; i++) {
         struct slot *sl = newest_slot(s, i);
         struct logscan_match *m = &sl->m;
-        if (m->nafter < LOGSCAN_CONTEXT && m->line.lineno + m->nafter + 1 == sp->lineno) {
+        if (sl->ctx_id == c->id && m->nafter < LOGSCAN_CONTEXT &&
+            m->line.lineno + m->nafter + 1 == sp->lineno) {
             kept_set(&sl->bufs[1 + LOGSCAN_CONTEXT + m->nafter], &m->after[m->nafter], sp);
             m->nafter++;
         }
     }
 }
 
-static void record(struct logscan *s, const struct span *line, const struct span *before,
-                   size_t nbefore, int64_t mono_ns)
+static void record(struct logscan *s, const struct logscan_ctx *c, const struct span *line,
+                   const struct span *before, size_t nbefore, int64_t mono_ns)
 {
     struct slot *sl;
 
@@ -404,6 +440,7 @@ static void record(struct logscan *s, const struct span *line, const struct span
         sl = &s->ring[s->head];
         s->head = (s->head + 1) % LOGSCAN_KEEP;
     }
+    sl->ctx_id = c->id;
     sl->m.mono_ns = mono_ns;
     kept_set(&sl->bufs[0], &sl->m.line, line);
     for (size_t i = 0; i < nbefore; i++)
@@ -439,18 +476,18 @@ static bool match_line(struct logscan *s, const char *p, size_t n)
 
 /* One complete line seen on its own (a line completed across chunks, a CRI
  * message): count, match, keep. */
-static void line_one(struct logscan *s, const char *p, size_t n, bool cut, int64_t mono_ns,
-                     int64_t wall_ns)
+static void line_one(struct logscan *s, struct logscan_ctx *c, const char *p, size_t n, bool cut,
+                     int64_t mono_ns, int64_t wall_ns)
 {
     struct span sp = {p, n, cut, ++s->st.lines, wall_ns};
 
-    after_fill(s, &sp);
+    after_fill(s, c, &sp);
     if (match_line(s, p, n)) {
         struct span before[LOGSCAN_CONTEXT];
-        size_t nb = recent_newest(s, LOGSCAN_CONTEXT, before);
-        record(s, &sp, before, nb, mono_ns);
+        size_t nb = recent_newest(c, LOGSCAN_CONTEXT, before);
+        record(s, c, &sp, before, nb, mono_ns);
     }
-    recent_push(s, &sp);
+    recent_push(c, &sp);
 }
 
 /* The line buf[ls..le) (le: its '\n'), CR stripped and cut; counts the cut. */
@@ -544,15 +581,15 @@ static bool next_match(struct logscan *s, const char *buf, size_t n, size_t pos,
 
 /* Up to LOGSCAN_CONTEXT lines of buf[0..n) from offset off (a line start,
  * numbered lineno) given to the matches waiting for them. */
-static void after_from(struct logscan *s, const char *buf, size_t n, size_t off, uint64_t lineno,
-                       int64_t wall_ns)
+static void after_from(struct logscan *s, const struct logscan_ctx *c, const char *buf, size_t n,
+                       size_t off, uint64_t lineno, int64_t wall_ns)
 {
     for (size_t k = 0; k < LOGSCAN_CONTEXT && off < n; k++, lineno++) {
-        if (!after_wanted(s, lineno))
+        if (!after_wanted(s, c, lineno))
             return;
         size_t nl = (size_t)((const char *)memchr(buf + off, '\n', n - off) - buf);
         struct span sp = span_at(s, buf, off, nl, lineno, wall_ns, false);
-        after_fill(s, &sp);
+        after_fill(s, c, &sp);
         off = nl + 1;
     }
 }
@@ -576,25 +613,25 @@ static size_t lines_before(const char *buf, size_t end, size_t want, uint64_t li
 }
 
 /* Complete plain lines buf[0..n), n > 0 and buf[n - 1] == '\n'. */
-static void plain_lines(struct logscan *s, const char *buf, size_t n, int64_t mono_ns,
-                        int64_t wall_ns)
+static void plain_lines(struct logscan *s, struct logscan_ctx *c, const char *buf, size_t n,
+                        int64_t mono_ns, int64_t wall_ns)
 {
     uint64_t counted = s->st.lines;
     size_t pos = 0, ls, le;
     bool bulk = s->bulk;
 
-    after_from(s, buf, n, 0, counted + 1, wall_ns);
+    after_from(s, c, buf, n, 0, counted + 1, wall_ns);
     while (pos < n && next_match(s, buf, n, pos, &bulk, &ls, &le)) {
         struct span back[LOGSCAN_CONTEXT], before[LOGSCAN_CONTEXT];
         counted += count_lines(s, buf + pos, ls - pos);
         uint64_t lineno = ++counted;
         struct span line = span_at(s, buf, ls, le, lineno, wall_ns, true);
         size_t k = lines_before(buf, ls, LOGSCAN_CONTEXT, lineno, wall_ns, s, back);
-        size_t nb = recent_newest(s, LOGSCAN_CONTEXT - k, before);
+        size_t nb = recent_newest(c, LOGSCAN_CONTEXT - k, before);
         while (k > 0)
             before[nb++] = back[--k];
-        record(s, &line, before, nb, mono_ns);
-        after_from(s, buf, n, le + 1, lineno + 1, wall_ns);
+        record(s, c, &line, before, nb, mono_ns);
+        after_from(s, c, buf, n, le + 1, lineno + 1, wall_ns);
         pos = le + 1;
     }
     counted += count_lines(s, buf + pos, n - pos);
@@ -603,7 +640,7 @@ static void plain_lines(struct logscan *s, const char *buf, size_t n, int64_t mo
     struct span last[LOGSCAN_CONTEXT];
     size_t k = lines_before(buf, n, LOGSCAN_CONTEXT, counted + 1, wall_ns, s, last);
     while (k > 0)
-        recent_push(s, &last[--k]);
+        recent_push(c, &last[--k]);
 }
 
 /* ---- CRI -------------------------------------------------------------------- */
@@ -746,19 +783,19 @@ static void join_append(struct cri_join *j, const char *p, size_t n)
 }
 
 /* One physical CRI line (CR stripped, at most LOGSCAN_LINE_MAX). */
-static void cri_line(struct logscan *s, const char *p, size_t n, bool cut, int64_t mono_ns,
-                     int64_t wall_ns)
+static void cri_line(struct logscan *s, struct logscan_ctx *ctx, const char *p, size_t n, bool cut,
+                     int64_t mono_ns, int64_t wall_ns)
 {
     struct cri c;
 
     if (!cri_parse(p, n, &c)) {
         s->st.malformed++;
-        line_one(s, p, n, cut, mono_ns, wall_ns);
+        line_one(s, ctx, p, n, cut, mono_ns, wall_ns);
         return;
     }
     struct cri_join *j = &s->join[c.stream];
     if (!j->open && !c.partial) {
-        line_one(s, c.msg, c.msglen, cut, mono_ns, c.wall_ns);
+        line_one(s, ctx, c.msg, c.msglen, cut, mono_ns, c.wall_ns);
         return;
     }
     if (!j->open) {
@@ -773,18 +810,18 @@ static void cri_line(struct logscan *s, const char *p, size_t n, bool cut, int64
     if (j->over)
         s->st.truncated++;
     j->open = false;
-    line_one(s, j->buf, j->len, j->over || cut, mono_ns, j->wall_ns);
+    line_one(s, ctx, j->buf, j->len, j->over || cut, mono_ns, j->wall_ns);
 }
 
-static void cri_lines(struct logscan *s, const char *buf, size_t n, int64_t mono_ns,
-                      int64_t wall_ns)
+static void cri_lines(struct logscan *s, struct logscan_ctx *ctx, const char *buf, size_t n,
+                      int64_t mono_ns, int64_t wall_ns)
 {
     size_t off = 0;
 
     while (off < n) {
         size_t nl = (size_t)((const char *)memchr(buf + off, '\n', n - off) - buf);
         struct span sp = span_at(s, buf, off, nl, 0, wall_ns, true);
-        cri_line(s, sp.p, sp.len, sp.cut, mono_ns, wall_ns);
+        cri_line(s, ctx, sp.p, sp.len, sp.cut, mono_ns, wall_ns);
         off = nl + 1;
     }
 }
@@ -829,9 +866,9 @@ static void part_done(struct logscan *s, struct logscan_src *src, int64_t mono_n
     if (cut)
         s->st.truncated++;
     if (s->format == LOG_FORMAT_CRI)
-        cri_line(s, src->part, len, cut, mono_ns, wall_ns);
+        cri_line(s, ctx_of(s, src), src->part, len, cut, mono_ns, wall_ns);
     else
-        line_one(s, src->part, len, cut, mono_ns, wall_ns);
+        line_one(s, ctx_of(s, src), src->part, len, cut, mono_ns, wall_ns);
     src->len = 0;
     src->over = false;
 }
@@ -860,9 +897,9 @@ void logscan_feed(struct logscan *s, struct logscan_src *src, const char *buf, s
         if (last) {
             size_t end = (size_t)(last - buf) + 1;
             if (s->format == LOG_FORMAT_CRI)
-                cri_lines(s, buf + off, end - off, mono_ns, wall_ns);
+                cri_lines(s, ctx_of(s, src), buf + off, end - off, mono_ns, wall_ns);
             else
-                plain_lines(s, buf + off, end - off, mono_ns, wall_ns);
+                plain_lines(s, ctx_of(s, src), buf + off, end - off, mono_ns, wall_ns);
             off = end;
         }
         part_append(src, buf + off, n - off);
@@ -875,4 +912,6 @@ void logscan_flush(struct logscan *s, struct logscan_src *src, int64_t mono_ns, 
         src = &s->own;
     if (src->len || src->over)
         part_done(s, src, mono_ns, wall_ns);
+    if (src->ctx)
+        ctx_end(s, src->ctx);
 }

@@ -2,8 +2,9 @@
  *
  * Owns: struct logscan (the compiled pattern, the errors-per-minute window,
  * the ring of the last LOGSCAN_KEEP matching lines with their context, the
- * joining of partial CRI lines) and the held partial line of each struct
- * logscan_src. Borrows: the chunks it is fed, only for the call.
+ * joining of partial CRI lines) and, in each struct logscan_src, the held
+ * partial line and the last lines read (the context of its next match).
+ * Borrows: the chunks it is fed, only for the call.
  * Pure: no I/O, no clock; every chunk comes with the monotonic time (for the
  * window) and the wall time (to stamp the lines it kept) of its reading.
  *
@@ -13,7 +14,14 @@
  * LOGSCAN_LINE_MAX bytes are matched) and counted in `truncated`. NUL bytes
  * and invalid UTF-8 are harmless: invalid sequences simply match nothing.
  * Memory is bounded whatever the input: under 2 MiB per scanner at worst
- * (the kept lines, two CRI joins) plus LOGSCAN_LINE_MAX + 1 per source.
+ * (the kept lines, two CRI joins) plus, per source, LOGSCAN_LINE_MAX + 1 and
+ * LOGSCAN_CONTEXT kept lines.
+ *
+ * Context never spans inputs: the lines before a match and the lines after
+ * it all come from the source the match came from, and from the same run of
+ * it (logscan_flush ends one). Lines of one file never show up around an
+ * error in another, whatever the follower switches to (a rotated, replaced
+ * or truncated file, a swapped symlink).
  *
  * Plain logs are matched over the whole complete-lines part of a chunk at
  * once (as grep does), not line by line; a match that reaches past its line
@@ -69,12 +77,16 @@ struct logscan_stats {
     uint64_t match_errors; /* lines PCRE2 gave up on (match limit): not counted */
 };
 
-/* The partial last line of one input (one file), held between chunks.
- * Owned by the caller; logscan_src_fini frees what it holds. */
+struct logscan_ctx;
+
+/* One input (one file): its partial last line, held between chunks, and its
+ * context. Owned by the caller, fed to one scanner only; logscan_src_fini
+ * frees what it holds. */
 struct logscan_src {
     char *part; /* owned, at most LOGSCAN_LINE_MAX + 1 bytes used */
     size_t len, cap;
-    bool over; /* bytes past LOGSCAN_LINE_MAX + 1 were dropped */
+    bool over;               /* bytes past LOGSCAN_LINE_MAX + 1 were dropped */
+    struct logscan_ctx *ctx; /* owned: its last lines; NULL until it is fed */
 };
 
 struct logscan;
@@ -94,7 +106,9 @@ void logscan_feed(struct logscan *s, struct logscan_src *src, const char *buf, s
                   int64_t mono_ns, int64_t wall_ns);
 
 /* src has ended (its file was rotated away, deleted or truncated): a held
- * partial line is taken as complete rather than glued to what comes next. */
+ * partial line is taken as complete rather than glued to what comes next,
+ * and its context ends: what is fed through src from now on is a new input,
+ * neither context of the matches before nor given them as context. */
 void logscan_flush(struct logscan *s, struct logscan_src *src, int64_t mono_ns, int64_t wall_ns);
 
 /* Matching lines in the last LOGSCAN_WINDOW_S seconds (one-second buckets)

@@ -19,6 +19,11 @@
  * rename); it is let go after LOGTAIL_DRAIN_NS without new data, or when
  * more than LOGTAIL_MAX_OLD such files pile up.
  *
+ * Every file is its own input to the scanner (its own struct logscan_src),
+ * and a truncation ends that input (logscan_flush): the context kept around
+ * a matching line never takes lines from another file, or from the same
+ * file before it was truncated.
+ *
  * Events come from one inotify instance (the directory, for the name, and
  * each open file, for its writes). The caller waits on logtail_fd() (in its
  * own epoll loop) and calls logtail_process when it is readable, and calls

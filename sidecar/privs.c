@@ -1,12 +1,20 @@
-/* sidecar/privs.c - capabilities and no_new_privs; see privs.h. */
+/* sidecar/privs.c - capabilities, no_new_privs and trust in the rules file; see
+ * privs.h. */
 #include "privs.h"
 
+#include "errbuf.h"
+
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 int privs_drop(bool dac_read_search, char *kept, size_t len)
 {
@@ -69,19 +77,156 @@ out:
     return rc;
 }
 
-int privs_check_rules_file(const char *path, char *err, size_t errlen)
+static bool trusted_owner(uid_t uid)
+{
+    return uid == 0 || uid == geteuid();
+}
+
+/* One directory, dir (absolute); see privs_check_rules_fd. */
+static int check_dir(const char *dir, char *err, size_t errlen)
 {
     struct stat st;
-    if (stat(path, &st) != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -errno;
+    struct statvfs vfs;
+    int rc = 0;
+    /* O_NOFOLLOW: dir is a resolved path; a symlink there now was swapped in */
+    int dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (dfd == -1 && (errno == ENOTDIR || errno == ELOOP || errno == ENOENT)) {
+        errbuf_set(err, errlen, "directory %s changed while it was checked", dir);
+        return -EAGAIN;
     }
-    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        snprintf(err, errlen,
-                 "%s is writable by %s: whoever can write it decides what stakeout attaches to; "
-                 "chmod go-w it",
-                 path, (st.st_mode & S_IWOTH) ? "other users" : "its group");
+    if (dfd == -1) {
+        rc = -errno;
+        errbuf_set(err, errlen, "cannot open directory %s: %s", dir, strerror(errno));
+        return rc;
+    }
+    if (fstat(dfd, &st) == -1 || fstatvfs(dfd, &vfs) == -1) {
+        rc = -errno;
+        errbuf_set(err, errlen, "cannot stat directory %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    if (vfs.f_flag & ST_RDONLY)
+        goto out;
+    if (!trusted_owner(st.st_uid)) {
+        rc = -EPERM;
+        errbuf_set(err, errlen,
+                   "directory %s is owned by uid %u, not by root or stakeout's user (uid %u): "
+                   "its owner can put another rules file in its place; chown it",
+                   dir, (unsigned)st.st_uid, (unsigned)geteuid());
+    } else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+        rc = -EPERM;
+        errbuf_set(err, errlen,
+                   "directory %s is writable by %s: they can put another rules file in its "
+                   "place; chmod go-w it",
+                   dir, (st.st_mode & S_IWOTH) ? "other users" : "its group");
+    }
+out:
+    close(dfd);
+    return rc;
+}
+
+/* The directory part of path, resolved (realpath), into out[PATH_MAX]. */
+static int dir_of(const char *path, char *out)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        return -ENAMETOOLONG;
+    return realpath(dir, out) ? 0 : -errno;
+}
+
+/* The absolute path p becomes the directory that holds it. */
+static void cut_to_parent(char *p)
+{
+    char *slash = strrchr(p, '/');
+
+    if (slash == p)
+        slash[1] = '\0'; /* something in / */
+    else
+        *slash = '\0';
+}
+
+/* dir (absolute, resolved) and every directory above it. */
+static int check_dirs_up(const char *dir, char *err, size_t errlen)
+{
+    char p[PATH_MAX];
+    int rc;
+
+    snprintf(p, sizeof p, "%s", dir);
+    for (;;) {
+        rc = check_dir(p, err, errlen);
+        if (rc != 0 || strcmp(p, "/") == 0)
+            return rc;
+        cut_to_parent(p);
+    }
+}
+
+int privs_check_rules_fd(int fd, const char *path, char *err, size_t errlen)
+{
+    struct stat st, now;
+    char self[64], file[PATH_MAX], fdir[PATH_MAX], ndir[PATH_MAX];
+    ssize_t n;
+    int rc;
+
+    if (fstat(fd, &st) == -1) {
+        rc = -errno;
+        errbuf_set(err, errlen, "cannot stat the rules file: %s", strerror(errno));
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        errbuf_set(err, errlen, "the rules file is not a regular file");
         return -EPERM;
     }
-    return 0;
+    if (!trusted_owner(st.st_uid)) {
+        errbuf_set(err, errlen,
+                   "the rules file is owned by uid %u, not by root or stakeout's user (uid %u): "
+                   "whoever owns it decides what stakeout attaches to; chown it",
+                   (unsigned)st.st_uid, (unsigned)geteuid());
+        return -EPERM;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        errbuf_set(err, errlen,
+                   "the rules file is writable by %s: whoever can write it decides what "
+                   "stakeout attaches to; chmod go-w it",
+                   (st.st_mode & S_IWOTH) ? "other users" : "its group");
+        return -EPERM;
+    }
+
+    /* Where the file is now: its own path, checked to still name it. */
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    n = readlink(self, file, sizeof file - 1);
+    if (n == -1) {
+        rc = -errno;
+        errbuf_set(err, errlen, "cannot tell where the rules file is (%s): %s", self,
+                   strerror(errno));
+        return rc;
+    }
+    file[n] = '\0';
+    if (file[0] != '/' || lstat(file, &now) == -1 || now.st_dev != st.st_dev ||
+        now.st_ino != st.st_ino) {
+        errbuf_set(err, errlen, "the rules file was moved or removed while it was checked");
+        return -EAGAIN;
+    }
+    snprintf(fdir, sizeof fdir, "%s", file);
+    cut_to_parent(fdir);
+    rc = check_dirs_up(fdir, err, errlen);
+    if (rc != 0)
+        return rc;
+
+    /* The directory of the name stakeout opens at every reload. */
+    rc = dir_of(path, ndir);
+    if (rc != 0) {
+        errbuf_set(err, errlen, "cannot resolve the directory of %s: %s", path, strerror(-rc));
+        return rc == -ENOENT ? -EAGAIN : rc;
+    }
+    if (strcmp(ndir, fdir) != 0)
+        rc = check_dirs_up(ndir, err, errlen);
+    return rc;
 }

@@ -99,8 +99,11 @@ static void find_secret_groups(struct pattern *p)
     }
 }
 
-static bool compile(struct pattern *p, const char *src, uint32_t extra_opts, char *err,
-                    size_t errlen)
+/* Compile src, the number-th pattern of alert.redact (0: a default). A
+ * message names the pattern by number, never quotes it: it may hold a
+ * secret, from the file or a ${VAR}. */
+static bool compile(struct pattern *p, const char *src, size_t number, uint32_t extra_opts,
+                    char *err, size_t errlen)
 {
     int code;
     PCRE2_SIZE off;
@@ -111,8 +114,9 @@ static bool compile(struct pattern *p, const char *src, uint32_t extra_opts, cha
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);
         if (err && errlen)
-            snprintf(err, errlen, "redact pattern '%s': bad regular expression at offset %zu: %s",
-                     src, (size_t)off, (const char *)msg);
+            snprintf(err, errlen,
+                     "alert.redact pattern %zu: bad regular expression at offset %zu: %s", number,
+                     (size_t)off, (const char *)msg);
         return false;
     }
     find_secret_groups(p);
@@ -125,12 +129,12 @@ struct redactor *redactor_new(const char *const *extra, size_t n, char *err, siz
 
     r->pats = xcalloc(NDEFAULT + n, sizeof *r->pats);
     for (size_t i = 0; i < NDEFAULT; i++) {
-        if (!compile(&r->pats[r->n], default_patterns[i], PCRE2_DUPNAMES, err, errlen))
+        if (!compile(&r->pats[r->n], default_patterns[i], 0, PCRE2_DUPNAMES, err, errlen))
             abort(); /* a default that does not compile is a bug caught by every test */
         r->n++;
     }
     for (size_t i = 0; i < n; i++) {
-        if (!compile(&r->pats[r->n], extra[i], 0, err, errlen)) {
+        if (!compile(&r->pats[r->n], extra[i], i + 1, 0, err, errlen)) {
             redactor_free(r);
             return NULL;
         }

@@ -15,7 +15,8 @@
 struct redactor;
 
 /* Compile the defaults plus n extra patterns. Returns NULL with a message
- * in err when an extra pattern does not compile. */
+ * in err when an extra pattern does not compile; the message gives its
+ * number (1 for extra[0]) and never its text. */
 struct redactor *redactor_new(const char *const *extra, size_t n, char *err, size_t errlen);
 void redactor_free(struct redactor *r);
 

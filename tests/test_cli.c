@@ -140,3 +140,113 @@ Test(cli, check_reports_all_files_and_fails_if_any_is_bad)
     cr_assert(strstr(r.err, want), "%s", r.err);
     spawn_result_fini(&r);
 }
+
+static char env_dir[] = "/tmp/stakeout-cli-env-XXXXXX", env_rules[64];
+
+static void env_cleanup(void)
+{
+    unlink(env_rules);
+    rmdir(env_dir);
+}
+
+/* A variable may hold a secret (a Slack webhook URL holds a token): every
+ * command that reads a rules file reports a mistake in an expanded value at
+ * its FILE:LINE:COL, naming the variable and never printing its value. */
+Test(cli, expanded_secret_is_never_printed, .timeout = 60, .fini = env_cleanup)
+{
+    static const char text[] = "version: 1\n"
+                               "targets: [{name: api, match: {pid: 1}}]\n"
+                               "rules: []\n"
+                               "alert:\n"
+                               "  webhook:\n"
+                               "    url: '${SLACK_HOOK_URL}'\n";
+    char *path = env_rules, want[160];
+    char *env[] = {"SLACK_HOOK_URL=https://hooks.slack.com:99999/services/T0001/B0001/xoxsecret42",
+                   NULL};
+    cr_assert_not_null(mkdtemp(env_dir));
+    snprintf(env_rules, sizeof env_rules, "%s/rules.yaml", env_dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fputs(text, f) >= 0, true);
+    cr_assert_eq(fclose(f), 0);
+    snprintf(want, sizeof want, "%s:6:10: webhook url '${SLACK_HOOK_URL}'", path);
+
+    char *const cmds[][4] = {
+        {"check", path, NULL, NULL}, {"status", "-c", path, NULL}, {"run", "-c", path, NULL}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char *argv[] = {(char *)spawn_stakeout_bin(), cmds[i][0], cmds[i][1], cmds[i][2], NULL};
+        struct spawn_result r;
+        cr_assert_eq(spawn_capture(argv, env, 20000, &r), 0);
+        cr_assert_not(r.timed_out, "%s", cmds[i][0]);
+        cr_assert_eq(r.status, 1, "%s: exit %d\n%s", cmds[i][0], r.status, r.err);
+        cr_assert(strstr(r.err, want), "%s: no '%s' in:\n%s", cmds[i][0], want, r.err);
+        cr_assert(strstr(r.err, "not a valid URL"), "%s: %s", cmds[i][0], r.err);
+        for (size_t k = 0; k < 2; k++) {
+            const char *printed = k ? r.err : r.out;
+            cr_assert_null(strstr(printed, "xoxsecret42"), "%s printed the secret:\n%s", cmds[i][0],
+                           printed);
+            cr_assert_null(strstr(printed, "T0001"), "%s printed the URL:\n%s", cmds[i][0],
+                           printed);
+        }
+        spawn_result_fini(&r);
+    }
+}
+
+static char own_dir[] = "/tmp/stakeout-cli-own-XXXXXX", own_rules[64];
+
+static void own_cleanup(void)
+{
+    unlink(own_rules);
+    rmdir(own_dir);
+}
+
+/* Whoever owns the rules file decides what stakeout attaches to: `run` and
+ * `status` refuse a file another user owns; `check`, which judges what a
+ * file says (often far from where it is deployed), warns and still
+ * validates. Once the file is root's, the warning is gone. */
+Test(cli, file_another_user_owns_is_refused_by_run_and_status_and_warned_by_check, .timeout = 60,
+     .fini = own_cleanup)
+{
+    static const char text[] = "version: 1\ntargets: [{name: api, match: {pid: 1}}]\nrules: []\n";
+    char want[200];
+    if (geteuid() != 0) {
+        cr_assert_null(getenv("CI"), "changing a file's owner needs root");
+        cr_skip_test("changing a file's owner needs root");
+    }
+    cr_assert_not_null(mkdtemp(own_dir));
+    snprintf(own_rules, sizeof own_rules, "%s/rules.yaml", own_dir);
+    FILE *f = fopen(own_rules, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fputs(text, f) >= 0, true);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(chown(own_rules, 65534, 65534), 0);
+
+    struct spawn_result r = run("check", own_rules, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    snprintf(want, sizeof want, "%s: ok (1 target, 0 rules)", own_rules);
+    cr_assert(strstr(r.out, want), "%s", r.out);
+    snprintf(want, sizeof want,
+             "%s: warning: stakeout run would refuse this file: the rules file is owned by "
+             "uid 65534",
+             own_rules);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    spawn_result_fini(&r);
+
+    snprintf(want, sizeof want, "%s: the rules file is owned by uid 65534", own_rules);
+    r = run("status", "-c", own_rules);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    cr_assert_str_eq(r.out, "");
+    spawn_result_fini(&r);
+    r = run("run", "-c", own_rules);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    cr_assert(strstr(r.err, "refusing to start"), "%s", r.err);
+    spawn_result_fini(&r);
+
+    cr_assert_eq(chown(own_rules, 0, 0), 0);
+    r = run("check", own_rules, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.err, "");
+    spawn_result_fini(&r);
+}

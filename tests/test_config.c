@@ -2,6 +2,7 @@
  * defaults, ${VAR} and the all-errors-at-once behaviour. The file-based
  * corpus of malformed files is in test_corpus.c. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -285,12 +286,12 @@ Test(config, load_reports_unreadable_file)
     struct diag_list d;
     struct config *c = NULL;
     diag_init(&d);
-    int rc = config_load("/nonexistent/stakeout.yaml", &c, &d);
+    int rc = config_load("/nonexistent/stakeout.yaml", CONFIG_TRUST_ANY, &c, &d);
     cr_assert_eq(rc, -ENOENT);
     cr_assert_not_null(diag_find(&d, "No such file"));
     diag_fini(&d);
     diag_init(&d);
-    cr_assert_eq(config_load("/", &c, &d), -EISDIR);
+    cr_assert_eq(config_load("/", CONFIG_TRUST_ANY, &c, &d), -EISDIR);
     diag_fini(&d);
 }
 
@@ -442,5 +443,95 @@ Test(config, redact_patterns_are_compiled_with_positions)
                                         "  redact: ['ok', 'a(b']\n");
     assert_diag(&d, 5, 22, "alert.redact pattern: bad regular expression at offset 3: missing "
                            "closing parenthesis");
+    diag_fini(&d);
+}
+
+/* ---- expanded values stay out of diagnostics ------------------------------- */
+
+#define SECRET "s3cr3t" /* in every value below, and in no file's text */
+
+static const char *secret_env(const char *name, void *ctx)
+{
+    static const char *const vars[][2] = {
+        {"HOOK_URL", "https://hooks.slack.com:99999/services/T0/B0/" SECRET},
+        {"SECRET_NAME", SECRET " name"},
+        {"SECRET_LISTEN", SECRET ":80"},
+        {"SECRET_WHEN", "cpu > " SECRET},
+        {"SECRET_RE", SECRET "("},
+        {"SECRET_TARGET", "api-" SECRET},
+        {"SECRET_RULE", "rule-" SECRET},
+    };
+    (void)ctx;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        if (strcmp(name, vars[i][0]) == 0)
+            return vars[i][1];
+    }
+    return NULL;
+}
+
+/* Arrays, not pointers: Criterion may run each case in a fresh process. */
+struct unshown_case {
+    char text[200];
+    unsigned line, col;
+    char msg[100]; /* expected there, quoting the file's text */
+};
+
+#define T1 "version: 1\ntargets: [{name: api, match: {pid: 1}}]\n"
+
+ParameterizedTestParameters(config, expanded_values_are_never_quoted)
+{
+    static struct unshown_case cases[] = {
+        {T1 "rules: []\nalert: {webhook: {url: '${HOOK_URL}'}}\n", 4, 24,
+         "webhook url '${HOOK_URL}' (expanded value not shown) is not a valid URL"},
+        {T1 "rules: []\nlisten: '${SECRET_LISTEN}'\n", 4, 9,
+         "listen '${SECRET_LISTEN}' (expanded value not shown) must be IPV4:PORT"},
+        {"version: 1\ntargets: [{name: '${SECRET_NAME}', match: {pid: 1}}]\nrules: []\n", 2, 18,
+         "target name '${SECRET_NAME}' (expanded value not shown) is not a valid name"},
+        {T1 "rules: [{name: '${SECRET_NAME}', when: cpu > 1%}]\n", 3, 16,
+         "rule name '${SECRET_NAME}' (expanded value not shown) is not a valid name"},
+        {T1 "rules: [{name: r, when: '${SECRET_WHEN}'}]\n", 3, 26,
+         "when: '${SECRET_WHEN}' (expanded value not shown) is not a valid expression"},
+        {"version: 1\ntargets: [{name: a, match: {pid: 1}, logs: [{path: /x, error_pattern: "
+         "'${SECRET_RE}'}]}]\nrules: []\n",
+         2, 72, "error_pattern: '${SECRET_RE}' (expanded value not shown): bad regular expression"},
+        {"version: 1\ntargets: [{name: '${SECRET_TARGET}', match: {pid: 1}, logs: [{format: "
+         "plain}]}]\nrules: []\n",
+         2, 62, "target '${SECRET_TARGET}' log: missing required key 'path'"},
+        {"version: 1\ntargets: [{name: '${SECRET_TARGET}', match: {}}]\nrules: []\n", 2, 45,
+         "target '${SECRET_TARGET}': match needs one of"},
+        {"version: 1\ntargets: [{name: '${SECRET_TARGET}', match: {pid: 1}},\n"
+         "          {name: '${SECRET_TARGET}', match: {pid: 2}}]\nrules: []\n",
+         3, 11, "duplicate target name '${SECRET_TARGET}' (expanded value not shown)"},
+        {T1 "rules: [{name: '${SECRET_RULE}'}]\n", 3, 9,
+         "rule '${SECRET_RULE}' needs 'when' (a condition) or 'every'"},
+        {T1 "rules: [{name: '${SECRET_RULE}', when: cpu > 1%},\n"
+            "        {name: '${SECRET_RULE}', when: cpu > 2%}]\n",
+         4, 9, "duplicate rule name '${SECRET_RULE}' (expanded value not shown)"},
+        {"version: 1\ntargets: [{name: '${SECRET_TARGET}', match: {pid: 1}}]\n"
+         "rules: [{name: r, when: cpu > 1%, targets: [api-s3cr3]}]\n",
+         3, 45, "unknown target 'api-s3cr3' (did you mean '${SECRET_TARGET}'?)"},
+        {T1 "rules: [{name: r, when: cpu > 1%, targets: ['${SECRET_RULE}']}]\n", 3, 45,
+         "rule 'r': unknown target '${SECRET_RULE}' (expanded value not shown)"},
+        {"version: 1\ntargets: [{name: '${SECRET_TARGET}', match: {pid: 1}}]\n"
+         "rules: [{name: r, when: cpu > 1%, targets: ['${SECRET_TARGET}', '${SECRET_TARGET}']}]\n",
+         3, 65, "target '${SECRET_TARGET}' (expanded value not shown) is listed twice"},
+    };
+    return cr_make_param_array(struct unshown_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+/* The value of a variable may be a secret (a Slack webhook URL is one):
+ * messages quote the file's text, which names the variable, at the place of
+ * the mistake. */
+ParameterizedTest(struct unshown_case *c, config, expanded_values_are_never_quoted)
+{
+    struct diag_list d;
+    struct config *cfg = NULL;
+    diag_init(&d);
+    cr_assert_neq(config_parse("t.yaml", c->text, strlen(c->text), secret_env, NULL, &cfg, &d), 0,
+                  "accepted: %s", c->text);
+    assert_diag(&d, c->line, c->col, c->msg);
+    for (size_t i = 0; i < d.n; i++)
+        cr_assert_null(strstr(d.items[i].msg, SECRET), "an expanded value is quoted: %u:%u: %s",
+                       d.items[i].line, d.items[i].col, d.items[i].msg);
     diag_fini(&d);
 }

@@ -177,7 +177,7 @@ Test(corpus, every_file_loaded_fails_with_each_expected_diagnostic)
 
         corpus_read(g.gl_pathv[i], &f);
         diag_init(&d);
-        int rc = config_load(f.path, &cfg, &d);
+        int rc = config_load(f.path, CONFIG_TRUST_ANY, &cfg, &d);
         diags_text(&d, got, sizeof got);
         cr_expect_eq(rc, -EINVAL, "%s: config_load returned %d, want -EINVAL; diagnostics:\n%s",
                      f.name, rc, got);

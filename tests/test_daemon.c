@@ -15,8 +15,9 @@
  * whose top function is score_item; a normal phase gives none; a broken
  * file on SIGHUP or on disk keeps the old rules; a file renamed over the
  * rules file is loaded without SIGHUP; a rules file others can write is
- * refused at start; log lines are logfmt, or JSON with --log-format json;
- * a restart gives one "restarted" alert with the history before the death;
+ * refused at start, one another user owns at reload; log lines are logfmt,
+ * or JSON with --log-format json; a restart gives one "restarted" alert
+ * with the history before the death;
  * SIGTERM stops within seconds with exit 0, also in the middle of a
  * capture, leaving the target running and untraced; /metrics is valid
  * Prometheus text; POST /capture needs the token, answers 202 and an alert
@@ -230,10 +231,10 @@ static void wait_phase(struct child *c, const char *name, int timeout_ms)
 
 /* The rules file: the demo target (matched by its command line, which
  * holds this test's log path), rules_yaml under `rules:`, the receiver as
- * webhook. Written to a temporary name, chmod, then renamed into place:
- * the daemon never sees half a file. */
+ * webhook. Written to a temporary name, chmod and chown, then renamed into
+ * place: the daemon never sees half a file, nor one not yet as meant. */
 static void write_rules_to(const char *path, const char *rules_yaml, unsigned budget, mode_t mode,
-                           const char *spool)
+                           uid_t owner, const char *spool)
 {
     char tmp[600], yaml[8192];
     snprintf(yaml, sizeof yaml,
@@ -263,12 +264,14 @@ static void write_rules_to(const char *path, const char *rules_yaml, unsigned bu
     cr_assert_eq(fputs(yaml, f) >= 0, true);
     cr_assert_eq(fclose(f), 0);
     cr_assert_eq(chmod(tmp, mode), 0);
+    if (owner != geteuid())
+        cr_assert_eq(chown(tmp, owner, (gid_t)-1), 0, "chown %u: %s", owner, strerror(errno));
     cr_assert_eq(rename(tmp, path), 0);
 }
 
 static void write_rules(const char *rules_yaml, unsigned budget)
 {
-    write_rules_to(rules_path, rules_yaml, budget, 0600, spool_dir);
+    write_rules_to(rules_path, rules_yaml, budget, 0600, geteuid(), spool_dir);
 }
 
 /* The rules of rules/demo.yaml with shorter timings; the leak rule asks for
@@ -979,7 +982,7 @@ Test(daemon, reload_to_an_unusable_spool_is_rejected_and_alerts_go_on, .timeout 
     /* each file is seen once when renamed into place, and again at SIGHUP */
     const char *bad[] = {under_file, locked};
     for (size_t i = 0; i < 2; i++) {
-        write_rules_to(rules_path, demo_rules, 60, 0600, bad[i]);
+        write_rules_to(rules_path, demo_rules, 60, 0600, geteuid(), bad[i]);
         cr_assert(wait_log("reload rejected", 2 * i + 1, 10000), "%s", log_tail());
         cr_assert_eq(kill(daemon_proc.pid, SIGHUP), 0);
         cr_assert(wait_log("reload rejected", 2 * i + 2, 10000), "%s", log_tail());
@@ -1001,7 +1004,7 @@ Test(daemon, reload_to_an_unusable_spool_is_rejected_and_alerts_go_on, .timeout 
 
     /* freed, the directory is taken; the old one is let go */
     close(lockfd);
-    write_rules_to(rules_path, demo_rules, 60, 0600, locked);
+    write_rules_to(rules_path, demo_rules, 60, 0600, geteuid(), locked);
     cr_assert(wait_log("msg=\"rules reloaded\"", 1, 10000), "%s", log_tail());
     cr_assert_eq(metric("stakeout_config_last_reload_successful"), 1);
     int oldfd = open(spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1042,6 +1045,44 @@ Test(daemon, rules_file_renamed_over_is_loaded_without_sighup)
     cr_assert_str_eq(jstr(top, "name"), "score_item");
     json_decref(a);
     cr_assert_eq(count_alerts("rule", "many-threads", NULL), 0);
+}
+
+/* A reload checks who could have written the file on the descriptor it
+ * reads: a valid file that another user owns is refused and the old rules
+ * keep running; the same file, once root's, is loaded on SIGHUP. */
+Test(daemon, reload_of_a_file_another_user_owns_is_refused_until_chowned)
+{
+    if (geteuid() != 0) {
+        cr_assert_null(getenv("CI"), "changing a file's owner needs root");
+        cr_skip_test("changing a file's owner needs root");
+    }
+    start_receiver();
+    write_rules("  - name: many-threads\n"
+                "    when: threads > 1000\n"
+                "    capture: {profile: cpu, duration: 1s}\n",
+                60);
+    start_daemon();
+    wait_polls(1);
+
+    /* readable (the daemon has given up CAP_DAC_OVERRIDE by now), renamed
+     * over the old file: a reload */
+    write_rules_to(rules_path, demo_rules, 60, 0644, 65534, spool_dir);
+    cr_assert(wait_log("reload rejected", 1, 10000), "%s", log_tail());
+    cr_assert_eq(log_count("the rules file is owned by uid 65534"), 1, "%s", log_tail());
+    cr_assert_eq(metric("stakeout_config_last_reload_successful"), 0);
+    struct http_result r;
+    http_do("GET", "/rules", NULL, &r);
+    cr_assert_not_null(strstr(r.body, "\"many-threads\""), "%s", r.body);
+    cr_assert_null(strstr(r.body, "cpu-hot"), "%s", r.body);
+    http_result_fini(&r);
+
+    cr_assert_eq(chown(rules_path, 0, 0), 0);
+    cr_assert_eq(kill(daemon_proc.pid, SIGHUP), 0);
+    cr_assert(wait_log("msg=\"rules reloaded\"", 1, 10000), "%s", log_tail());
+    http_do("GET", "/rules", NULL, &r);
+    cr_assert_not_null(strstr(r.body, "\"cpu-hot\""), "%s", r.body);
+    http_result_fini(&r);
+    cr_assert_eq(metric("stakeout_config_last_reload_successful"), 1);
 }
 
 /* A reload that changes a rule while it fires ends its incident: the
@@ -1159,7 +1200,7 @@ Test(daemon, rules_file_writable_by_others_is_refused_at_start)
         const char *who;
     } cases[] = {{0646, "other users"}, {0620, "its group"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        write_rules_to(rules_path, demo_rules, 60, cases[i].mode, spool_dir);
+        write_rules_to(rules_path, demo_rules, 60, cases[i].mode, geteuid(), spool_dir);
         char *argv[] = {(char *)spawn_stakeout_bin(), "run", "-c", rules_path, NULL};
         struct spawn_result res;
         cr_assert_eq(spawn_capture(argv, NULL, 20000, &res), 0);

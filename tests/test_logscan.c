@@ -1,6 +1,7 @@
 /* tests/test_logscan.c - the log line scanner (sidecar/logscan): line
  * splitting across chunks, CRLF, long lines, garbage, CRI, chunk-at-once
- * matching against line-by-line matching, the window, the kept matches. */
+ * matching against line-by-line matching, the window, the kept matches and
+ * their context, which stays within one source. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
@@ -480,6 +481,79 @@ Test(logscan, sources_hold_their_partial_lines_apart)
     logscan_free(s);
 }
 
+/* Feed text through src, all at once (step 0) or step bytes at a time: one
+ * way goes through the chunk matcher, the other through lines completed
+ * across chunks. */
+static void feed_src(struct logscan *s, struct logscan_src *src, const char *text, size_t step)
+{
+    size_t n = strlen(text);
+    if (!step)
+        step = n ? n : 1;
+    for (size_t off = 0; off < n; off += step)
+        logscan_feed(s, src, text + off, n - off < step ? n - off : step, 0, 0);
+}
+
+static void assert_lines(const struct logscan_line *l, size_t n, const char *const *want,
+                         size_t nwant, const char *what)
+{
+    cr_assert_eq(n, nwant, "%s: %zu lines, expected %zu", what, n, nwant);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_eq(l[i].text, want[i], "%s: line %zu", what, i);
+}
+
+/* Two files read in turn by one scanner (a rotated file still being
+ * written, and the new one): the lines around a match are its own file's. */
+Test(logscan, context_stays_with_its_source)
+{
+    static const char *const a3[] = {"a1", "a2", "a3"}, *const b1[] = {"b2"};
+    for (size_t step = 0; step <= 1; step++) {
+        struct logscan *s = scanner(LOG_FORMAT_PLAIN, "ERROR");
+        struct logscan_src a, b;
+        logscan_src_init(&a);
+        logscan_src_init(&b);
+        feed_src(s, &a, "a1\na2\na3\n", step);
+        feed_src(s, &b, "b ERROR\nb2\n", step);
+        feed_src(s, &a, "a ERROR\n", step);
+        feed_src(s, &b, "b3\n", step);
+        feed_src(s, &a, "a4\n", step);
+        cr_assert_eq(logscan_nmatches(s), 2);
+        const struct logscan_match *mb = logscan_match_at(s, 0), *ma = logscan_match_at(s, 1);
+        cr_assert_str_eq(mb->line.text, "b ERROR");
+        assert_lines(mb->before, mb->nbefore, NULL, 0, "b before");
+        assert_lines(mb->after, mb->nafter, b1, 1, "b after");
+        cr_assert_str_eq(ma->line.text, "a ERROR");
+        assert_lines(ma->before, ma->nbefore, a3, 3, "a before");
+        /* b3 came in between: a4 is not the line right after the match */
+        assert_lines(ma->after, ma->nafter, NULL, 0, "a after");
+        logscan_src_fini(&a);
+        logscan_src_fini(&b);
+        logscan_free(s);
+    }
+}
+
+/* A flush (the file was truncated or let go) ends the context: nothing read
+ * before it surrounds a match after it, nor the other way round. */
+Test(logscan, flush_ends_the_context_of_its_source)
+{
+    static const char *const old2[] = {"secret 1", "secret 2"}, *const new1[] = {"next"};
+    for (size_t step = 0; step <= 1; step++) {
+        struct logscan *s = scanner(LOG_FORMAT_PLAIN, "ERROR");
+        struct logscan_src a;
+        logscan_src_init(&a);
+        feed_src(s, &a, "secret 1\nsecret 2\nold ERROR\n", step);
+        logscan_flush(s, &a, 0, 0);
+        feed_src(s, &a, "new ERROR\nnext\n", step);
+        cr_assert_eq(logscan_nmatches(s), 2);
+        const struct logscan_match *mo = logscan_match_at(s, 0), *mn = logscan_match_at(s, 1);
+        assert_lines(mo->before, mo->nbefore, old2, 2, "old before");
+        assert_lines(mo->after, mo->nafter, NULL, 0, "old after");
+        assert_lines(mn->before, mn->nbefore, NULL, 0, "new before");
+        assert_lines(mn->after, mn->nafter, new1, 1, "new after");
+        logscan_src_fini(&a);
+        logscan_free(s);
+    }
+}
+
 Test(logscan, bad_pattern_is_reported)
 {
     struct logscan *s = NULL;
@@ -640,4 +714,28 @@ Test(logscan, cri_any_chunking_gives_the_same_result)
         logscan_free(s);
     }
     logscan_free(whole);
+}
+
+Test(logscan, cri_context_stays_with_its_source)
+{
+    struct logscan *s = scanner(LOG_FORMAT_CRI, DEFAULT_RE);
+    struct logscan_src a, b;
+    logscan_src_init(&a);
+    logscan_src_init(&b);
+    feed_src(s, &a, TS1 " stdout F secret\n" TS1 " stdout F ERROR a\n", 0);
+    feed_src(s, &b, TS1 " stdout F ERROR b\n" TS1 " stdout F b2\n", 0);
+    logscan_flush(s, &a, 0, 0);
+    feed_src(s, &a, TS1 " stdout F ERROR c\n", 0);
+    cr_assert_eq(logscan_nmatches(s), 3);
+    const struct logscan_match *ma = logscan_match_at(s, 0), *mb = logscan_match_at(s, 1),
+                               *mc = logscan_match_at(s, 2);
+    cr_assert_eq(ma->nbefore, 1);
+    cr_assert_str_eq(ma->before[0].text, "secret");
+    cr_assert_eq(ma->nafter, 0);
+    cr_assert_eq(mb->nbefore, 0);
+    cr_assert_eq(mb->nafter, 1);
+    cr_assert_eq(mc->nbefore, 0);
+    logscan_src_fini(&a);
+    logscan_src_fini(&b);
+    logscan_free(s);
 }

@@ -2,7 +2,8 @@
  * lines, rotation by rename, copytruncate, deletion and late creation
  * (sidecar/logtail), with the writer a real process (tests/targets/logger)
  * whose own report of what it wrote is the ground truth: every count must
- * match it exactly, so a lost or a doubled line fails.
+ * match it exactly, so a lost or a doubled line fails. The lines kept
+ * around a match must never come from another file than the match's.
  *
  * Nothing sleeps to synchronise: the tailer is driven by poll(2) on its
  * inotify descriptor (and by logtail_poll at a poll interval, as the daemon
@@ -483,6 +484,123 @@ Test(logtail, renamed_back_file_is_not_read_twice)
     cr_assert_eq(sstats().matched, 2);
     cr_assert_eq(tstats().draining, 0);
     cr_assert_eq(tstats().opens, 1);
+}
+
+/* ---- context never spans files ---- */
+
+enum change { CHANGE_RENAME, CHANGE_TRUNCATE, CHANGE_DELETE, CHANGE_SYMLINK };
+
+static void write_file(const char *p, const char *text, int flags)
+{
+    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
+    cr_assert_neq(fd, -1, "%s: %s", p, strerror(errno));
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    cr_assert_eq(close(fd), 0);
+}
+
+static void expect_match(size_t i, const char *line, size_t nbefore, const char *const *before,
+                         size_t nafter, const char *const *after)
+{
+    cr_assert_gt(logscan_nmatches(scan), i);
+    const struct logscan_match *m = logscan_match_at(scan, i);
+    cr_assert_str_eq(m->line.text, line);
+    cr_assert_eq(m->nbefore, nbefore, "'%s': %zu lines before, expected %zu%s%s", line, m->nbefore,
+                 nbefore, m->nbefore ? ", the first: " : "", m->nbefore ? m->before[0].text : "");
+    for (size_t k = 0; k < nbefore; k++)
+        cr_assert_str_eq(m->before[k].text, before[k]);
+    cr_assert_eq(m->nafter, nafter, "'%s': %zu lines after, expected %zu%s%s", line, m->nafter,
+                 nafter, m->nafter ? ", the first: " : "", m->nafter ? m->after[0].text : "");
+    for (size_t k = 0; k < nafter; k++)
+        cr_assert_str_eq(m->after[k].text, after[k]);
+}
+
+/* A file read to an error on its last line, then another file (or the same
+ * one from its start) with an error on its first: neither error gets the
+ * other file's lines as context. This is how a symlink swapped to a secret
+ * file would put that file's lines into an alert. */
+static void context_across(enum change how)
+{
+    static const char *const old_before[] = {"secret 1", "secret 2"};
+    static const char *const new_after[] = {"after 1"};
+    const char *fresh = "new ERROR\nafter 1\n"; /* shorter than the old text: a truncation */
+    char other[600], link_tmp[600];
+    int old_fd = -1;
+
+    snprintf(other, sizeof other, "%s/other.log", dir);
+    snprintf(link_tmp, sizeof link_tmp, "%s/link.tmp", dir);
+    if (how == CHANGE_SYMLINK) {
+        char first[600];
+        snprintf(first, sizeof first, "%s/first.log", dir);
+        write_file(first, "", O_TRUNC);
+        cr_assert_eq(symlink("first.log", path), 0);
+    } else {
+        write_file(path, "", O_TRUNC);
+    }
+    start_tail();
+    append("secret 1\nsecret 2\nold ERROR\n");
+    wait_lines(3);
+    expect_match(0, "old ERROR", 2, old_before, 0, NULL);
+
+    switch (how) {
+    case CHANGE_RENAME: /* replaced: a new file renamed over the name */
+        old_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        cr_assert_neq(old_fd, -1);
+        write_file(other, fresh, O_TRUNC);
+        cr_assert_eq(rename(other, path), 0);
+        break;
+    case CHANGE_TRUNCATE: /* copytruncate, and the writer starts again */
+        write_file(path, fresh, O_TRUNC);
+        break;
+    case CHANGE_DELETE: /* gone, then back */
+        cr_assert_eq(unlink(path), 0);
+        wait_until(not_following, NULL, 20000, "the deletion");
+        write_file(path, fresh, O_EXCL);
+        break;
+    case CHANGE_SYMLINK: /* the link now names another file */
+        write_file(other, fresh, O_TRUNC);
+        cr_assert_eq(symlink("other.log", link_tmp), 0);
+        cr_assert_eq(rename(link_tmp, path), 0);
+        break;
+    }
+    wait_lines(5);
+    expect_match(0, "old ERROR", 2, old_before, 0, NULL);
+    expect_match(1, "new ERROR", 0, NULL, 1, new_after);
+
+    if (old_fd >= 0) {
+        /* the writer of the replaced file is not done with it yet: its late
+         * lines still count, with their own file's lines as context */
+        static const char *const late_before[] = {"secret 1", "secret 2", "old ERROR"};
+        const char late[] = "late ERROR\n";
+        cr_assert_eq(write(old_fd, late, sizeof late - 1), (ssize_t)(sizeof late - 1));
+        cr_assert_eq(close(old_fd), 0);
+        wait_lines(6);
+        expect_match(1, "new ERROR", 0, NULL, 1, new_after);
+        expect_match(2, "late ERROR", 3, late_before, 0, NULL);
+    }
+}
+
+Test(logtail, context_does_not_span_a_rename_rotation)
+{
+    context_across(CHANGE_RENAME);
+    cr_assert_eq(tstats().rotations, 1);
+}
+
+Test(logtail, context_does_not_span_a_truncation)
+{
+    context_across(CHANGE_TRUNCATE);
+    cr_assert_eq(tstats().truncations, 1);
+}
+
+Test(logtail, context_does_not_span_a_deletion)
+{
+    context_across(CHANGE_DELETE);
+    cr_assert_eq(tstats().opens, 2);
+}
+
+Test(logtail, context_does_not_span_a_swapped_symlink)
+{
+    context_across(CHANGE_SYMLINK);
+    cr_assert_eq(tstats().rotations, 1);
 }
 
 Test(logtail, path_that_is_a_directory_is_reported)
