@@ -13,7 +13,8 @@ Run by ctest as `deploy_check.py SOURCE_DIR STAKEOUT_BIN`:
   - every rules file embedded in a ConfigMap passes `stakeout check`, with
     and without POD_IP set;
   - docker-compose joins the app's PID namespace with SYS_PTRACE;
-  - the systemd unit keeps CAP_SYS_PTRACE only and does not filter @debug.
+  - the systemd unit keeps CAP_SYS_PTRACE only, does not filter @debug and
+    sets its descriptor limit.
 """
 import os
 import shutil
@@ -135,6 +136,8 @@ def main():
     filters = [l for l in unit.splitlines() if l.startswith("SystemCallFilter=")]
     check(not any("@debug" in l or "ptrace" in l for l in filters),
           "systemd: @debug (ptrace, process_vm_readv) not filtered")
+    check(any(l.startswith("LimitNOFILE=") for l in unit.splitlines()),
+          "systemd: LimitNOFILE set (systemd's default soft limit is 1,024)")
 
     with open(os.path.join(deploy, "Dockerfile")) as f:
         docker = f.read()
