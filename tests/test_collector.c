@@ -431,6 +431,8 @@ Test(collector, out_of_descriptors_reads_as_unknown_never_as_an_exit, .timeout =
     bool refilled = fill_fds(&fill, 0);
     poll_tally(ca, &now, 1, &killed);
     release_fds(&fill);
+    unlink(pidfile); /* before any assertion: a failing test leaves nothing behind */
+    rmdir(dir);
     cr_assert_eq(setrlimit(RLIMIT_NOFILE, &fill.saved), 0);
     cr_assert(filled && one_free && refilled, "could not use up the descriptors");
 
@@ -453,8 +455,6 @@ Test(collector, out_of_descriptors_reads_as_unknown_never_as_an_exit, .timeout =
     config_free(cfg_b);
     config_free(cfg_a);
     child_stop(&b);
-    unlink(pidfile);
-    rmdir(dir);
 }
 
 Test(collector, exec_of_a_new_binary_is_a_restart, .timeout = 30)
