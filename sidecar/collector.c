@@ -58,6 +58,7 @@ struct inst_private {
     size_t nthreads;
     int64_t threads_ns;
     bool warned_fd;
+    bool warned_read;             /* libproc2 could not read it (warned once per spell) */
     int64_t died_ns;              /* when it was found gone (NONE while alive) */
     const char *death_reason;
     struct sample *last_window;   /* owned: history copy at death */
@@ -423,6 +424,8 @@ static void reconcile(struct collector *c, int64_t now_ns)
 {
     for (size_t t = 0; t < c->cfg->ntargets; t++) {
         const struct discover_result *r = &c->res[t];
+        if (r->unknown)
+            continue; /* its pid file or cgroup could not be read: nothing learnt */
         /* gone from the target's list (a cgroup target losing a member) */
         for (size_t i = 0; i < c->ninst; i++) {
             struct instance *in = c->inst[i];
@@ -608,7 +611,7 @@ static void measure(struct collector *c, struct instance *in, struct pids_stack 
     if (fds >= 0) {
         s.v[METRIC_FDS] = (float)fds;
         p->last_fds = fds;
-    } else if (!p->warned_fd && fderr != ENOENT) {
+    } else if (!p->warned_fd && (fderr == EACCES || fderr == EPERM)) {
         p->warned_fd = true;
         struct coll_event *e = ev_new(c, COLL_PROBLEM, in);
         snprintf(e->what, sizeof e->what,
@@ -700,14 +703,45 @@ static void measure(struct collector *c, struct instance *in, struct pids_stack 
         update_threads(c, in, now_ns);
 }
 
-/* One instance at one poll, given its libproc2 stack (NULL: it is gone). */
+/* libproc2 returned nothing for pid: gone, or not readable now. It says
+ * the same for both (out of descriptors above all: EMFILE, ENFILE), so only
+ * a pid whose /proc directory is gone counts as an exit; stat(2) needs no
+ * descriptor. Otherwise *err is the errno of a read of its stat now (0 when
+ * that read works: libproc2 failed for a moment). */
+static bool pid_gone(int pid, int *err)
+{
+    char p[64], buf[1024];
+    struct stat st;
+    snprintf(p, sizeof p, "/proc/%d", pid);
+    if (stat(p, &st) == -1 && (errno == ENOENT || errno == ESRCH))
+        return true;
+    snprintf(p, sizeof p, "/proc/%d/stat", pid);
+    ssize_t n = fsread(p, buf, sizeof buf);
+    *err = n < 0 ? (int)-n : 0;
+    return false;
+}
+
+/* One instance at one poll, given its libproc2 stack (NULL: libproc2 has
+ * nothing for it). */
 static void poll_instance(struct collector *c, struct instance *in, struct pids_stack *ps,
                           int64_t now_ns)
 {
     if (!ps) {
-        instance_died(c, in, now_ns, "exited");
+        int err = 0;
+        if (pid_gone(in->pid, &err)) {
+            instance_died(c, in, now_ns, "exited");
+        } else if (err != 0 && !in->priv->warned_read) {
+            /* no sample at this poll; the process is still there */
+            in->priv->warned_read = true;
+            struct coll_event *e = ev_new(c, COLL_PROBLEM, in);
+            snprintf(e->what, sizeof e->what,
+                     "cannot read pid %d: %s; not taken for an exit, measured again at the next "
+                     "poll",
+                     in->pid, strerror(err));
+        }
         return;
     }
+    in->priv->warned_read = false;
     if (VAL(R_BEGAN, ull_int, ps) != in->meta.start_ticks) {
         /* same pid, another process: the old one ended */
         int pid = in->pid;

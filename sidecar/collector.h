@@ -14,7 +14,11 @@
  * instances whose threads are tracked (a rule pending, a status request);
  * cgroup files are read once per cgroup per poll, and only when a rule reads
  * a cgroup metric (otherwise every few polls, for context); the same holds
- * for the fd count and the details of /proc/PID/status. */
+ * for the fd count and the details of /proc/PID/status.
+ *
+ * A process counts as exited only when its /proc entry is gone. A read that
+ * fails otherwise (out of descriptors, no permission) is a missing sample
+ * and a COLL_PROBLEM, never an exit or a restart (see discover.h too). */
 #ifndef STAKEOUT_COLLECTOR_H
 #define STAKEOUT_COLLECTOR_H
 

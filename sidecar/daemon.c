@@ -644,6 +644,31 @@ static void on_http(void *ctx, const struct http_req *req, struct http_resp *res
 
 /* ---- setup and loop ---------------------------------------------------------------- */
 
+/* Take all the descriptors the hard limit allows. Services start with a
+ * soft limit of 1,024 (systemd's default, kept low for programs that still
+ * use select(2)); nothing here uses select(2), and polls, captures, symbol
+ * files, deliveries and HTTP clients all take descriptors. Raising the soft
+ * limit up to the hard one needs no privilege. desc gets the limit in force
+ * afterwards, for the log. */
+static void raise_fd_limit(char *desc, size_t len)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+        snprintf(desc, len, "unknown (%s)", strerror(errno));
+        return;
+    }
+    unsigned long long soft = rl.rlim_cur, hard = rl.rlim_max;
+    if (soft < hard) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+            snprintf(desc, len, "%llu (cannot raise to %llu: %s)", soft, hard, strerror(errno));
+            return;
+        }
+        soft = hard;
+    }
+    snprintf(desc, len, "%llu", soft);
+}
+
 static int watch_config_dir(struct daemon *d)
 {
     char tmp[PATH_MAX];
@@ -747,8 +772,10 @@ int daemon_run(const struct daemon_opts *o)
             goto out;
         }
     }
+    char max_fds[128];
+    raise_fd_limit(max_fds, sizeof max_fds);
     slog(SLOG_INFO, "starting", "version", STAKEOUT_VERSION, "rules", o->config_path,
-         "capabilities", kept, NULL);
+         "capabilities", kept, "max_fds", max_fds, NULL);
     /* only now: alerter_new starts the delivery thread, which must inherit
      * the blocked signals (SIGHUP or SIGTERM delivered to it would kill the
      * daemon) and the reduced capabilities (they are per thread). The spool

@@ -102,20 +102,35 @@ static struct seen *find_seen(struct discover *d, int pid)
     return NULL;
 }
 
-/* Examine one pid against every `process` target. */
-static uint64_t examine(struct discover *d, int pid)
+/* Whether a failed read of a /proc/PID file says the process is gone. Any
+ * other error (EMFILE, ENFILE, EACCES, ...) says nothing about it. */
+static bool gone_errno(ssize_t err)
+{
+    return err == -ENOENT || err == -ESRCH;
+}
+
+/* Examine one pid against every `process` target: *mask gets bit i when it
+ * matches target i (none when it is gone). Returns 0, or a negative errno
+ * when its names cannot be read now; *mask is then not set. */
+static int examine(struct discover *d, int pid, uint64_t *mask)
 {
     char p[64], comm[64], cmdline[4096];
-    uint64_t mask = 0;
+    uint64_t m = 0;
 
     snprintf(p, sizeof p, "/proc/%d/comm", pid);
     ssize_t n = fsread(p, comm, sizeof comm);
-    if (n <= 0)
+    if (n < 0 && !gone_errno(n))
+        return (int)n;
+    if (n <= 0) {
+        *mask = 0;
         return 0;
+    }
     if (comm[n - 1] == '\n')
         comm[n - 1] = '\0';
     snprintf(p, sizeof p, "/proc/%d/cmdline", pid);
     n = fsread(p, cmdline, sizeof cmdline);
+    if (n < 0 && !gone_errno(n))
+        return (int)n; /* an empty command line would read as a kernel thread's */
     if (n < 0)
         n = 0;
     while (n > 0 && cmdline[n - 1] == '\0')
@@ -132,9 +147,10 @@ static uint64_t examine(struct discover *d, int pid)
         /* kernel threads have no command line and are never targets */
         if (cmdline[0] &&
             (re_match(t->process_re, d->md, comm) || re_match(t->process_re, d->md, cmdline)))
-            mask |= 1ULL << i;
+            m |= 1ULL << i;
     }
-    return mask;
+    *mask = m;
+    return 0;
 }
 
 static int scan_proc(struct discover *d, size_t *caps)
@@ -160,17 +176,20 @@ static int scan_proc(struct discover *d, size_t *caps)
         if (*end != '\0' || pid <= 0 || pid == d->self)
             continue;
         struct seen *s = find_seen(d, (int)pid);
+        uint64_t mask;
         if (!s) {
+            if (examine(d, (int)pid, &mask) != 0)
+                continue; /* cannot tell now: a new pid again at the next scan */
             if (d->nseen == d->cap) {
                 d->cap = d->cap ? 2 * d->cap : 256;
                 d->seen = xreallocarray(d->seen, d->cap, sizeof *d->seen);
             }
             /* appended unsorted; sorted once after the listing */
-            d->seen[d->nseen++] = (struct seen){(int)pid, examine(d, (int)pid), d->scan};
+            d->seen[d->nseen++] = (struct seen){(int)pid, mask, d->scan};
             continue;
         }
-        if (full)
-            s->mask = examine(d, (int)pid);
+        if (full && examine(d, (int)pid, &mask) == 0)
+            s->mask = mask; /* one that cannot be read now keeps what it matched */
         s->scan = d->scan;
     }
     closedir(dir);
@@ -271,11 +290,15 @@ int discover_scan(struct discover *d, struct discover_result *res)
             r->err = read_pid_file(t->match_arg, &pid);
             if (r->err == 0 && pid_alive(pid))
                 add_pid(r, &cap[i], pid);
+            /* no file: no process; a file being rewritten (EINVAL) or not
+             * readable now says nothing */
+            r->unknown = r->err != 0 && r->err != -ENOENT;
             break;
         case MATCH_CGROUP:
             r->err = read_cgroup_procs(t->match_arg, r, &cap[i], d->self);
             if (r->n > 1)
                 qsort(r->pids, r->n, sizeof *r->pids, cmp_int);
+            r->unknown = r->err != 0 && r->err != -ENOENT;
             break;
         case MATCH_PROCESS:
             break; /* filled by scan_proc */

@@ -5,12 +5,19 @@
  * pid files and cgroup.procs. A pid is examined once and remembered until it
  * disappears (every DISCOVER_FULL_EVERY scans all are examined again, so a
  * wrapper that execs the real program is not missed). stakeout never
- * matches itself. */
+ * matches itself.
+ *
+ * A file that cannot be read is not a process gone: only ENOENT and ESRCH
+ * say that. Out of descriptors (EMFILE, ENFILE), denied (EACCES) and the
+ * like leave what the last scan knew: a pid already examined keeps its
+ * matches, a new one is examined again at the next scan, and a pid_file or
+ * cgroup target is marked `unknown`. */
 #ifndef STAKEOUT_DISCOVER_H
 #define STAKEOUT_DISCOVER_H
 
 #include "config.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define DISCOVER_FULL_EVERY 12
@@ -22,6 +29,7 @@ struct discover_result {
     int *pids;       /* sorted */
     size_t n;
     int err;         /* 0, or a negative errno for pid_file / cgroup problems */
+    bool unknown;    /* this scan could not tell (err says why): keep what was known */
 };
 
 struct discover *discover_new(const struct config *cfg);

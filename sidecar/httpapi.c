@@ -1,12 +1,14 @@
 /* sidecar/httpapi.c - libmicrohttpd listener; see httpapi.h. */
 #include "httpapi.h"
 
+#include "slog.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,47 +55,95 @@ void http_resp_text(struct http_resp *resp, int status, const char *content_type
     resp->body = xstrndup(text, resp->len);
 }
 
+/* Queue resp (its body is taken) on conn. */
+static enum MHD_Result send_resp(struct MHD_Connection *conn, struct http_resp *resp)
+{
+    if (!resp->body) {
+        resp->body = xstrdup("");
+        resp->len = 0;
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(resp->len, resp->body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(resp->body);
+        resp->body = NULL;
+        return MHD_NO;
+    }
+    resp->body = NULL; /* the response's now */
+    if (resp->content_type[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    if (resp->www_authenticate[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, resp->www_authenticate);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* The status refusing the body the headers announce, 0 when it may come:
+ * none of the endpoints reads one, so only a small one is let through. */
+static unsigned refuse_body(struct MHD_Connection *conn)
+{
+    const char *te =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (te)
+        return MHD_HTTP_LENGTH_REQUIRED;
+    if (!cl)
+        return 0;
+    /* libmicrohttpd has refused a malformed Content-Length already */
+    errno = 0;
+    unsigned long long n = strtoull(cl, NULL, 10);
+    return errno != 0 || n > HTTPAPI_MAX_BODY ? MHD_HTTP_CONTENT_TOO_LARGE : 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
     struct httpapi *h = cls;
-    static int first_call;
+    static int first_call, refused;
     (void)version;
     (void)upload_data;
 
     if (*con_cls == NULL) {
-        /* the headers are in; bodies are not used: wait for the end */
-        *con_cls = &first_call;
-        return MHD_YES;
+        /* the headers are in: a body too big is refused before it is
+         * read (the connection is then closed); a small one is ignored */
+        unsigned refuse = refuse_body(conn);
+        *con_cls = refuse ? &refused : &first_call;
+        if (refuse == 0)
+            return MHD_YES;
+        struct http_resp resp = {0};
+        char msg[128] = "a request body needs a Content-Length\n";
+        if (refuse == MHD_HTTP_CONTENT_TOO_LARGE)
+            snprintf(msg, sizeof msg, "request bodies are limited to %d bytes\n", HTTPAPI_MAX_BODY);
+        http_resp_text(&resp, (int)refuse, "text/plain", msg);
+        return send_resp(conn, &resp);
     }
     if (*upload_data_size != 0) {
         *upload_data_size = 0; /* a body is ignored */
         return MHD_YES;
     }
+    if (*con_cls == &refused)
+        return MHD_YES; /* answered already */
     struct http_req req = {conn, method, url};
     struct http_resp resp = {0};
     resp.status = 500;
     h->fn(h->ctx, &req, &resp);
-    if (!resp.body) {
-        resp.body = xstrdup("");
-        resp.len = 0;
-    }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(resp.len, resp.body, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(resp.body);
-        return MHD_NO;
-    }
-    if (resp.content_type[0])
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type);
-    if (resp.www_authenticate[0])
-        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, resp.www_authenticate);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp.status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return send_resp(conn, &resp);
+}
+
+/* libmicrohttpd's own messages (a connection refused over a limit, an
+ * accept that failed) as log lines, not bare text on stderr. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[256];
+    (void)cls;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    slog(SLOG_WARN, "http listener", "detail", msg, NULL);
 }
 
 static int parse_listen(const char *listen, struct sockaddr_in *sa, char *err, size_t errlen)
@@ -134,10 +184,14 @@ int httpapi_start(const char *listen, http_handler_fn fn, void *ctx, struct http
     struct httpapi *h = xcalloc(1, sizeof *h);
     h->fn = fn;
     h->ctx = ctx;
-    h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                              on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)32, MHD_OPTION_END);
+    /* epoll: connections may have any descriptor number; the logger first,
+     * or libmicrohttpd prints what the options say on its own */
+    h->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPAPI_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)HTTPAPI_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)HTTPAPI_MAX_PER_CLIENT, MHD_OPTION_END);
     if (!h->mhd) {
         snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(errno ? errno : EADDRINUSE));
         free(h);

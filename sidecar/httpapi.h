@@ -3,11 +3,25 @@
  * Owns: the libmicrohttpd daemon and its thread. Borrows: the handler and
  * its context, which must outlive the listener. The handler runs on the
  * listener's thread: it must take whatever lock guards the state it reads.
- * Off unless the rules file says `listen:`. */
+ * Off unless the rules file says `listen:`.
+ *
+ * What a client may take: HTTPAPI_MAX_CONNECTIONS connections in all, and
+ * HTTPAPI_MAX_PER_CLIENT of them from one address (more are closed at
+ * once), so one host cannot hold every slot until the liveness probe
+ * fails; a connection idle for HTTPAPI_TIMEOUT_S is closed. No endpoint
+ * reads a body: one over HTTPAPI_MAX_BODY bytes is refused with 413 before
+ * it is read, one of unknown length (chunked) with 411. The listener polls
+ * with epoll, so a connection's descriptor may be any number (select(2)
+ * refuses those from FD_SETSIZE, 1,024, on). */
 #ifndef STAKEOUT_HTTPAPI_H
 #define STAKEOUT_HTTPAPI_H
 
 #include <stddef.h>
+
+#define HTTPAPI_MAX_CONNECTIONS 32
+#define HTTPAPI_MAX_PER_CLIENT 4 /* two kubelet probes, a scraper and a curl */
+#define HTTPAPI_MAX_BODY 4096
+#define HTTPAPI_TIMEOUT_S 10
 
 struct http_req;
 

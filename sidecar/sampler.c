@@ -68,7 +68,7 @@
 
 struct thr {
     int tid;
-    int stat_fd;                   /* /proc/PID/task/TID/stat, -1 when not open */
+    int stat_fd;                   /* /proc/PID/task/TID/stat, -1: read by path (see add_thr) */
     bool started;                  /* running under us (a new clone: after its first stop) */
     bool stopped;                  /* in a ptrace-stop we have not ended yet */
     bool group_stop;               /* that stop is job control: resume with PTRACE_LISTEN */
@@ -157,6 +157,12 @@ static struct thr *find_thr(struct capture *c, int tid)
     return NULL;
 }
 
+/* Stat descriptors kept open for a capture: reading one again is a pread,
+ * where a thread without one costs an open and a close at each tick. Enough
+ * for most services' threads; a target of thousands of threads must not
+ * take the descriptors the daemon needs (polls, HTTP, deliveries). */
+#define STAT_FDS_MAX 128
+
 static struct thr *add_thr(struct capture *c, int tid, bool started)
 {
     if (c->nthr == c->cap) {
@@ -167,9 +173,15 @@ static struct thr *add_thr(struct capture *c, int tid, bool started)
     t->tid = tid;
     t->started = started;
     t->state = '?';
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", c->pid, tid);
-    t->stat_fd = open(path, O_RDONLY | O_CLOEXEC); /* -1 past the fd limit: opened per tick */
+    t->stat_fd = -1;
+    /* Only while the table is small: every open descriptor belongs to a
+     * thread in the table, so at most STAT_FDS_MAX are ever open, however
+     * threads come and go. A failed open (the limit) is read by path too. */
+    if (c->nthr < STAT_FDS_MAX) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", c->pid, tid);
+        t->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
     c->thr[c->nthr++] = t;
     return t;
 }
@@ -690,6 +702,9 @@ static void detach_all(struct capture *c)
 
 /* ---- ticks ---- */
 
+/* The state and CPU ticks of t, into t. False when they cannot be read now
+ * (an exiting thread, or no descriptor left): the caller skips the thread
+ * for this tick. Exits are known from waitpid only, never from a read. */
 static bool read_thread_stat(struct capture *c, struct thr *t)
 {
     char buf[1024];

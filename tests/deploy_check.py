@@ -8,9 +8,13 @@ Run by ctest as `deploy_check.py SOURCE_DIR STAKEOUT_BIN`:
   - the sidecar pod shares its process namespace, runs stakeout as a native
     sidecar (init container, restartPolicy Always) with SYS_PTRACE and probes
     on /healthz of the port it listens on; the DaemonSet uses hostPID;
-  - every rules file embedded in a ConfigMap passes `stakeout check`;
+  - the listener of every manifest binds the pod IP (POD_IP from the
+    downward API's status.podIP), not 0.0.0.0, on the port its probes use;
+  - every rules file embedded in a ConfigMap passes `stakeout check`, with
+    and without POD_IP set;
   - docker-compose joins the app's PID namespace with SYS_PTRACE;
-  - the systemd unit keeps CAP_SYS_PTRACE only and does not filter @debug.
+  - the systemd unit keeps CAP_SYS_PTRACE only, does not filter @debug and
+    sets its descriptor limit.
 """
 import os
 import shutil
@@ -81,6 +85,24 @@ def main():
 
     ds = next(d for _, d in docs.get("DaemonSet", []))
     check(ds["spec"]["template"]["spec"].get("hostPID") is True, "daemonset: hostPID")
+    node = next(c for c in ds["spec"]["template"]["spec"]["containers"] if c["name"] == "stakeout")
+
+    # The listener binds the pod IP: where the kubelet's probes arrive, and
+    # not every address of the pod. The port is the probes' port.
+    for what, c, cm in (("sidecar pod", side, "stakeout-rules"),
+                        ("daemonset", node, "stakeout-node-rules")):
+        env = {e["name"]: e for e in c.get("env", [])}
+        field = env.get("POD_IP", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        check(field == "status.podIP", "%s: POD_IP from status.podIP" % what)
+        rules = next(yaml.safe_load(d["data"]["rules.yaml"]) for _, d in docs.get("ConfigMap", [])
+                     if d["metadata"]["name"] == cm)
+        listen = str(rules.get("listen", ""))
+        check(listen.startswith("${POD_IP") and "0.0.0.0" not in listen,
+              "%s: listens on the pod IP" % what, listen)
+        c_ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+        probe = c.get("livenessProbe", {}).get("httpGet", {})
+        check(listen.endswith(":%s" % c_ports.get(probe.get("port"))),
+              "%s: the liveness probe's port is the listener's" % what, listen)
 
     for name, cm in docs.get("ConfigMap", []):
         for key, text in cm.get("data", {}).items():
@@ -88,11 +110,16 @@ def main():
                 continue
             with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as t:
                 t.write(text)
-            env = dict(os.environ, STAKEOUT_WEBHOOK_URL="http://127.0.0.1:9/hook")
-            r = subprocess.run([binary, "check", t.name], capture_output=True, text=True, env=env)
+            for pod_ip in (None, "10.1.2.3"):
+                env = dict(os.environ, STAKEOUT_WEBHOOK_URL="http://127.0.0.1:9/hook")
+                env.pop("POD_IP", None)
+                if pod_ip:
+                    env["POD_IP"] = pod_ip
+                r = subprocess.run([binary, "check", t.name], capture_output=True, text=True,
+                                   env=env)
+                check(r.returncode == 0, "stakeout check %s %s/%s (POD_IP %s)" %
+                      (name, cm["metadata"]["name"], key, pod_ip or "unset"), r.stderr)
             os.unlink(t.name)
-            check(r.returncode == 0, "stakeout check %s %s/%s" % (name, cm["metadata"]["name"], key),
-                  r.stderr)
 
     with open(os.path.join(deploy, "docker-compose.yml")) as f:
         compose = yaml.safe_load(f)
@@ -109,6 +136,8 @@ def main():
     filters = [l for l in unit.splitlines() if l.startswith("SystemCallFilter=")]
     check(not any("@debug" in l or "ptrace" in l for l in filters),
           "systemd: @debug (ptrace, process_vm_readv) not filtered")
+    check(any(l.startswith("LimitNOFILE=") for l in unit.splitlines()),
+          "systemd: LimitNOFILE set (systemd's default soft limit is 1,024)")
 
     with open(os.path.join(deploy, "Dockerfile")) as f:
         docker = f.read()

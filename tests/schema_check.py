@@ -288,6 +288,7 @@ INVALID = [
     ("${ without a name", doc(rule("when: cpu > ${1X:-80}%"))),
     ("${ not closed", doc(target="targets:\n  - name: app\n    match: {process: '${APP'}\n")),
     ("rule targets not a list", doc(rule("when: cpu > 80%\ntargets: app"))),
+    ("listen without a port", doc(top="listen: 127.0.0.1\n")),
 ]
 
 VALID = [
@@ -318,6 +319,7 @@ VALID = [
                "       tls: {ca_file: /etc/ca.pem}}\n"
                "    - {url: 'https://b/', tls: {insecure_skip_verify: True}}\n"
                "  spool_max_bytes: 1GiB\n  redact: ['corp-[0-9]+']\n")),
+    ("listen from the environment", doc(top="listen: '${STAKEOUT_UNSET_IP:-127.0.0.1}:9464'\n")),
     ("sizes as plain numbers",
      doc(alert="alert:\n  webhook: {url: 'http://h/', max_inline_bytes: 0}\n"
                "  spool_max_bytes: 1048576\n")),

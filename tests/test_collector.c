@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,6 +21,7 @@
 
 #include "collector.h"
 #include "config.h"
+#include "discover.h"
 #include "support/child.h"
 #include "support/spawn.h"
 
@@ -321,6 +323,137 @@ Test(collector, target_not_there_yet_is_waited_for_then_found, .timeout = 30)
     cr_assert_eq(re->new_pid, b.pid);
     collector_free(c);
     config_free(cfg);
+    child_stop(&b);
+}
+
+/* Descriptors of this process taken on /dev/null, so that its reads of
+ * /proc fail with EMFILE as they do when a capture or a crowd of clients
+ * holds them all. */
+struct fdfill {
+    int fds[1024];
+    size_t n;
+    struct rlimit saved;
+};
+
+/* Lower the soft limit (cheaper to fill), then take every descriptor left
+ * but keep_free. No assertion while full: Criterion needs none to report,
+ * but a failing test should not depend on that. Returns false on failure. */
+static bool fill_fds(struct fdfill *f, size_t keep_free)
+{
+    for (;;) {
+        if (f->n == sizeof f->fds / sizeof f->fds[0])
+            return false;
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd == -1)
+            break;
+        f->fds[f->n++] = fd;
+    }
+    if (errno != EMFILE)
+        return false;
+    for (size_t i = 0; i < keep_free && f->n > 0; i++)
+        close(f->fds[--f->n]);
+    return true;
+}
+
+static void release_fds(struct fdfill *f)
+{
+    while (f->n > 0)
+        close(f->fds[--f->n]);
+}
+
+/* What came out of a run of polls. */
+struct tally {
+    size_t exited, restarted, problems_emfile;
+};
+
+/* n polls, one (pretended) second apart: discovery runs at each. */
+static void poll_tally(struct collector *c, int64_t *now, int n, struct tally *t)
+{
+    for (int i = 0; i < n; i++) {
+        const struct coll_event *ev;
+        *now += 1000000000LL;
+        size_t k = collector_poll(c, *now, &ev);
+        for (size_t j = 0; j < k; j++) {
+            t->exited += ev[j].kind == COLL_EXITED;
+            t->restarted += ev[j].kind == COLL_RESTARTED;
+            t->problems_emfile +=
+                ev[j].kind == COLL_PROBLEM && strstr(ev[j].what, strerror(EMFILE)) != NULL;
+        }
+    }
+}
+
+/* Out of descriptors, /proc cannot be read, which says nothing about the
+ * targets: no exit and no restart, by libproc2 (no descriptor at all), by a
+ * pid file, or by discovery looking at the processes again (one descriptor
+ * left: /proc can be listed, a command line cannot be read). A real exit
+ * is still seen without a descriptor. */
+Test(collector, out_of_descriptors_reads_as_unknown_never_as_an_exit, .timeout = 60)
+{
+    char tag[64], dir[] = "/tmp/stakeout-coll-XXXXXX", pidfile[4096];
+    snprintf(tag, sizeof tag, "fds-%d-%ld", (int)getpid(), (long)mono_ns());
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(pidfile, sizeof pidfile, "%s/app.pid", dir);
+    struct child b, a;
+    start(&b, "burner", "--threads", "0", "--tag", tag);
+    start(&a, "allocator", NULL, NULL, NULL, NULL);
+    write_pid_file(pidfile, a.pid);
+    struct config *cfg_b = cfg_from("version: 1\npoll_interval: 1s\n"
+                                    "targets: [{name: b, match: {process: 'burner .*--tag %s'}}]\n"
+                                    "rules: []\n",
+                                    tag);
+    struct config *cfg_a = cfg_from("version: 1\npoll_interval: 1s\n"
+                                    "targets: [{name: a, match: {pid_file: '%s'}}]\n"
+                                    "rules: []\n",
+                                    pidfile);
+    struct collector *cb = collector_new(cfg_b), *ca = collector_new(cfg_a);
+    collector_discover_every(cb, 0);
+    collector_discover_every(ca, 0);
+    int64_t now = mono_ns();
+    struct tally first = {0}, none = {0}, one = {0}, after = {0}, killed = {0};
+    poll_tally(cb, &now, 2, &first);
+    poll_tally(ca, &now, 2, &first);
+    cr_assert_eq(collector_count(cb), 1);
+    cr_assert_eq(collector_count(ca), 1);
+
+    struct fdfill fill = {.n = 0};
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &fill.saved), 0);
+    struct rlimit low = {256, fill.saved.rlim_max};
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    bool filled = fill_fds(&fill, 0);
+    poll_tally(cb, &now, 3, &none);
+    poll_tally(ca, &now, 3, &none);
+    /* one free: discovery lists /proc with it, then reads nothing; twice
+     * DISCOVER_FULL_EVERY polls take in a scan that looks at every pid again */
+    bool one_free = filled && fill_fds(&fill, 1);
+    poll_tally(cb, &now, 2 * DISCOVER_FULL_EVERY, &one);
+    /* a real exit without a descriptor: child_stop frees its pipes, so fill again */
+    child_stop(&a);
+    bool refilled = fill_fds(&fill, 0);
+    poll_tally(ca, &now, 1, &killed);
+    release_fds(&fill);
+    unlink(pidfile); /* before any assertion: a failing test leaves nothing behind */
+    rmdir(dir);
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &fill.saved), 0);
+    cr_assert(filled && one_free && refilled, "could not use up the descriptors");
+
+    cr_assert_eq(none.exited + none.restarted, 0, "out of descriptors read as an exit");
+    cr_assert_gt(none.problems_emfile, 0, "the unread process is reported, with the cause");
+    cr_assert_eq(one.exited + one.restarted, 0, "discovery took an unread process for gone");
+    cr_assert_eq(killed.exited, 1, "the allocator's exit went unseen");
+
+    /* descriptors back: the burner is measured again, same instance, no event */
+    poll_tally(cb, &now, 2, &after);
+    cr_assert_eq(after.exited + after.restarted, 0);
+    struct instance *in = only_alive(cb);
+    cr_assert_eq(in->pid, b.pid);
+    cr_assert_eq(in->restarts, 0);
+    cr_assert_eq(history_last(&in->hist)->t_ns, now, "no sample at the last poll");
+    cr_assert_eq(collector_count(cb), 1);
+
+    collector_free(cb);
+    collector_free(ca);
+    config_free(cfg_b);
+    config_free(cfg_a);
     child_stop(&b);
 }
 

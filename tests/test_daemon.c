@@ -22,7 +22,10 @@
  * capture, leaving the target running and untraced; /metrics is valid
  * Prometheus text; POST /capture needs the token, answers 202 and an alert
  * follows, and the capture budget answers 429; every thread of the daemon
- * holds only CAP_SYS_PTRACE and blocks the signals the loop reads.
+ * holds only CAP_SYS_PTRACE and blocks the signals the loop reads; under a
+ * descriptor limit of 1,024 (soft, and hard too) a target of 1,100 threads
+ * is captured whole, /healthz answering meanwhile, with no exit or restart
+ * read into it, and the daemon raises its soft limit to the hard one.
  *
  * Waiting is polling a condition against a deadline (files in the receiver
  * directory, log lines, /metrics); every child is killed and reaped by its
@@ -331,11 +334,12 @@ static bool wait_log(const char *needle, size_t n, int timeout_ms)
 }
 
 /* stakeout run -c rules.yaml [extra], stderr appended to daemon_log. A
- * shell execs it, so the child's pid is the daemon's. */
-static void spawn_daemon(const char *extra)
+ * shell runs prefix (commands ending in "&& ", or "") and execs it, so the
+ * child's pid is the daemon's. */
+static void spawn_daemon(const char *prefix, const char *extra)
 {
-    char script[256];
-    snprintf(script, sizeof script, "exec \"$0\" run -c \"$1\" %s 2>>\"$2\"", extra);
+    char script[384];
+    snprintf(script, sizeof script, "%sexec \"$0\" run -c \"$1\" %s 2>>\"$2\"", prefix, extra);
     char *argv[] = {"/bin/sh",  "-c",       script, (char *)spawn_stakeout_bin(),
                     rules_path, daemon_log, NULL};
     cr_assert_eq(child_start(&daemon_proc, argv), 0);
@@ -357,9 +361,9 @@ static unsigned listening_port(void)
 }
 
 /* Start the daemon and wait until it listens. */
-static void start_daemon_with(const char *extra, const char *listening_needle)
+static void start_daemon_with(const char *prefix, const char *extra, const char *listening_needle)
 {
-    spawn_daemon(extra);
+    spawn_daemon(prefix, extra);
     cr_assert(wait_log(listening_needle, 1, 20000), "the daemon did not start:\n%s", log_tail());
     http_port = listening_port();
     cr_assert_gt(http_port, 0, "no port in the listening line:\n%s", log_tail());
@@ -367,7 +371,7 @@ static void start_daemon_with(const char *extra, const char *listening_needle)
 
 static void start_daemon(void)
 {
-    start_daemon_with("", "msg=listening");
+    start_daemon_with("", "", "msg=listening");
 }
 
 /* Wait for the daemon to find pid (the "target found" or "restarted" line). */
@@ -669,18 +673,25 @@ static size_t count_alerts(const char *kind, const char *rule, const char *state
     return n;
 }
 
+/* The first alert matching so far (new reference), or NULL. */
+static json_t *first_alert(const char *kind, const char *rule, const char *state)
+{
+    json_t *all = received(), *a, *found = NULL;
+    size_t i;
+    json_array_foreach (all, i, a) {
+        if (!found && alert_is(a, kind, rule, state))
+            found = json_incref(a);
+    }
+    json_decref(all);
+    return found;
+}
+
 /* The first alert matching, waiting up to timeout_ms (new reference). */
 static json_t *wait_alert(const char *kind, const char *rule, const char *state, int timeout_ms)
 {
     long long deadline = now_ms() + timeout_ms;
     for (;;) {
-        json_t *all = received(), *a, *found = NULL;
-        size_t i;
-        json_array_foreach (all, i, a) {
-            if (!found && alert_is(a, kind, rule, state))
-                found = json_incref(a);
-        }
-        json_decref(all);
+        json_t *found = first_alert(kind, rule, state);
         if (found)
             return found;
         cr_assert_lt(now_ms(), deadline, "no %s alert of rule %s (%s) arrived:\n%s",
@@ -1302,7 +1313,7 @@ static void run_daemon_briefly(const char *extra, const char *listening)
 {
     start_receiver();
     write_rules(demo_rules, 60);
-    start_daemon_with(extra, listening);
+    start_daemon_with("", extra, listening);
     const char *phases[] = {"--normal", "600", NULL};
     int pid = start_demo(phases);
     wait_found(pid);
@@ -2048,6 +2059,130 @@ Test(daemon, metrics_scraped_while_targets_appear_stays_valid, .fini = stop_crow
     size_t found = log_count("msg=\"target found\"");
     cr_assert_eq(count_in(r.body, "stakeout_rule_state{rule=\"cpu-hot\""), found);
     http_result_fini(&r);
+}
+
+/* ---- descriptors ---------------------------------------------------------------------------- */
+
+/* Past systemd's default soft limit of 1,024 descriptors, with room for the
+ * daemon's own. */
+#define MANY_THREADS "1100"
+
+/* The descriptor limits of pid, from /proc/PID/limits. */
+static void nofile_of(int pid, unsigned long *soft, unsigned long *hard)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/limits", pid);
+    char *all = slurp(path);
+    cr_assert_not_null(all, "pid %d is gone", pid);
+    const char *line = strstr(all, "Max open files");
+    cr_assert_not_null(line, "no descriptor limit in %s", path);
+    int got = sscanf(line + strlen("Max open files"), "%lu %lu", soft, hard);
+    free(all);
+    cr_assert_eq(got, 2, "cannot read the descriptor limit in %s", path);
+}
+
+/* The number of descriptors pid holds. */
+static size_t fds_of(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", pid);
+    DIR *d = opendir(path);
+    cr_assert_not_null(d, "%s: %s", path, strerror(errno));
+    size_t n = 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* The daemon started under a descriptor limit of soft/hard (the shell sets
+ * it before the exec; soft first, which may never exceed hard) watches a
+ * target of 1,100 threads, and a CPU rule captures it: the capture keeps
+ * few descriptors, completes with a profile, /healthz answers meanwhile,
+ * and nothing reads as the target exiting or restarting. Returns the
+ * daemon's soft limit as it ran. */
+static unsigned long many_threads_capture(unsigned soft, unsigned hard)
+{
+    start_receiver();
+    write_rules("  - name: cpu-hot\n"
+                "    when: cpu > 30%\n"
+                "    for: 1s\n"
+                "    cooldown: 1m\n"
+                "    capture: {profile: cpu, duration: 5s, rate: 49}\n",
+                60);
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "ulimit -S -n %u && ulimit -H -n %u && ", soft, hard);
+    start_daemon_with(prefix, "", "msg=listening");
+    unsigned long run_soft = 0, run_hard = 0;
+    nofile_of(daemon_proc.pid, &run_soft, &run_hard);
+    cr_assert_eq(run_hard, hard, "the daemon runs with a hard limit of %lu", run_hard);
+
+    const char *phases[] = {"--threads", MANY_THREADS, "--normal", "1", "--hot", "600", NULL};
+    int pid = start_demo(phases);
+    wait_found(pid);
+
+    /* while the target is traced: the listener answers, and the daemon
+     * holds far fewer descriptors than the limit it started with */
+    long long deadline = now_ms() + 60000;
+    size_t answered = 0, most_fds = 0;
+    json_t *a = NULL;
+    for (;;) {
+        a = first_alert("rule", "cpu-hot", "firing");
+        if (a)
+            break;
+        cr_assert_lt(now_ms(), deadline, "no alert of cpu-hot:\n%s", log_tail());
+        if (tracer_of(pid) != 0) {
+            size_t n = fds_of(daemon_proc.pid);
+            most_fds = n > most_fds ? n : most_fds;
+            struct http_result r;
+            int rc = http_fetch("GET", "/healthz", NULL, &r);
+            cr_assert_eq(rc, 0, "/healthz during the capture: %s\n%s", strerror(-rc), log_tail());
+            cr_assert_eq(r.status, 200, "/healthz during the capture: %d %s", r.status, r.body);
+            http_result_fini(&r);
+            answered++;
+        }
+        pause_ms(20);
+    }
+    cr_assert_gt(answered, 0, "the capture was never seen under way:\n%s", log_tail());
+    cr_assert_lt(most_fds, soft / 2, "the daemon held %zu descriptors during the capture",
+                 most_fds);
+
+    const json_t *prof = json_object_get(a, "profile");
+    cr_assert(json_is_object(prof), "no profile: %s", jstr(a, "capture_skipped"));
+    cr_assert_eq(json_integer_value(json_object_get(prof, "pid")), pid);
+    char *notes = json_dumps(json_object_get(prof, "notes"), 0);
+    cr_assert(json_is_false(json_object_get(prof, "aborted")), "the capture was aborted: %s",
+              notes);
+    free(notes);
+    cr_assert_gt(json_integer_value(json_object_get(prof, "samples")), 0);
+    cr_assert(
+        in_top(json_object_get(json_object_get(prof, "summary"), "top_self"), "score_item", 3),
+        "the profile misses the hot spot");
+    json_decref(a);
+
+    wait_polls(4);
+    cr_assert_eq(log_count("msg=\"target exited\""), 0, "%s", log_tail());
+    cr_assert_eq(log_count("msg=\"target restarted\""), 0, "%s", log_tail());
+    cr_assert_eq(count_alerts("restarted", NULL, NULL), 0);
+    cr_assert_eq(log_count("msg=\"target found\""), 1, "%s", log_tail());
+    cr_assert_eq(kill(pid, 0), 0, "the target died");
+    return run_soft;
+}
+
+/* systemd's default soft limit under a higher hard one: stakeout raises
+ * its soft limit to the hard one at start. */
+Test(daemon, many_threaded_target_under_soft_limit_1024_is_captured_whole, .timeout = 150)
+{
+    unsigned long soft = many_threads_capture(1024, 4096);
+    cr_assert_eq(soft, 4096, "the daemon kept a soft limit of %lu (hard 4096)", soft);
+}
+
+/* No room to raise: the bound on the capture's descriptors alone keeps the
+ * daemon working. */
+Test(daemon, many_threaded_target_under_hard_limit_1024_is_captured_whole, .timeout = 150)
+{
+    unsigned long soft = many_threads_capture(1024, 1024);
+    cr_assert_eq(soft, 1024);
 }
 
 /* ---- least privilege ------------------------------------------------------------------------ */

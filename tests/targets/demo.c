@@ -2,7 +2,7 @@
  * stakeout-demo), for ./deploy/demo.sh and the end-to-end tests.
  *
  *   stakeout-demo --log PATH [--normal S] [--hot S] [--errors S] [--leak S]
- *                 [--after S] [--rate N]
+ *                 [--after S] [--rate N] [--threads N]
  *
  * It pretends to serve N requests per second (default 50) and logs a line
  * for each, then goes through phases, each S seconds long:
@@ -13,8 +13,12 @@
  *   leak    every request keeps 64 KiB it never frees (0: skipped); (default 0)
  *   after   light work again, then exit 0 (0: run until killed).    (default 0)
  * It prints "phase NAME" on stdout as each phase starts. Functions are
- * noinline and built with frame pointers so profiles name them. */
+ * noinline and built with frame pointers so profiles name them.
+ * --threads N starts N more threads that only sleep, before "ready": a
+ * many-threaded service, for the tests of stakeout's descriptor use. */
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +104,35 @@ NOINLINE static void handle_request(int hot, int failing, int leaking)
         log_line("INFO", hot ? "recommendations served" : "ok");
 }
 
+static void *sleeper(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
+/* n threads that sleep for the life of the process, on small stacks. */
+static int start_sleepers(int n)
+{
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return -1;
+    if (pthread_attr_setstacksize(&attr, PTHREAD_STACK_MIN * 4) != 0) {
+        pthread_attr_destroy(&attr);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_t t;
+        if (pthread_create(&t, &attr, sleeper, NULL) != 0) {
+            pthread_attr_destroy(&attr);
+            return -1;
+        }
+    }
+    pthread_attr_destroy(&attr);
+    return 0;
+}
+
 static void run_phase(const char *name, double seconds, int rate, int hot, int failing,
                       int leaking)
 {
@@ -126,7 +159,7 @@ int main(int argc, char **argv)
 {
     const char *log = NULL;
     double normal = 15, hot = 20, errors = 15, leak = 0, after = 0;
-    int rate = 50;
+    int rate = 50, threads = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--log") == 0)
             log = argv[i + 1];
@@ -142,11 +175,17 @@ int main(int argc, char **argv)
             after = atof(argv[i + 1]);
         else if (strcmp(argv[i], "--rate") == 0)
             rate = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--threads") == 0)
+            threads = atoi(argv[i + 1]);
     }
-    if (!log || rate <= 0) {
+    if (!log || rate <= 0 || threads < 0) {
         fprintf(stderr, "usage: stakeout-demo --log PATH [--normal S] [--hot S] [--errors S] "
-                        "[--leak S] [--after S] [--rate N]\n");
+                        "[--leak S] [--after S] [--rate N] [--threads N]\n");
         return 2;
+    }
+    if (start_sleepers(threads) != 0) {
+        fprintf(stderr, "stakeout-demo: cannot start %d threads\n", threads);
+        return 1;
     }
     logf_ = fopen(log, "a");
     if (!logf_) {
