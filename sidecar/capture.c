@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "flamegraph.h"
 #include "folded.h"
+#include "memcapture.h"
 #include "pprof.h"
 #include "profsum.h"
 #include "sampler.h"
@@ -83,7 +84,9 @@ static void render(struct job *j)
     struct profile *p = j->profile;
     char title[160];
     snprintf(title, sizeof title, "%s %d (%s)", p->comm, p->pid,
-             p->type == PROFILE_TYPE_WALL ? "wall" : "cpu");
+             p->type == PROFILE_TYPE_MEMORY ? "memory held"
+             : p->type == PROFILE_TYPE_WALL ? "wall"
+                                            : "cpu");
     for (int i = 0; i < 4; i++) {
         char *buf = NULL;
         size_t len = 0;
@@ -122,17 +125,29 @@ static void render(struct job *j)
 
 static void run_job(struct capturer *c, struct job *j)
 {
-    char err[256] = "";
-    struct sampler_opts o = {
-        .pid = j->pid,
-        .mode = j->mode,
-        .rate_hz = j->rate_hz,
-        .duration_ns = j->duration_ns,
-        .stop = &j->stop,
-        .symbols = c->syms,
-    };
+    char err[512] = "";
+    int rc;
     j->start_mono_ns = clock_mono_ns();
-    int rc = sampler_capture(&o, &j->profile, err, sizeof err);
+    if (j->mode == PROFILE_TYPE_MEMORY) {
+        struct memcapture_opts o = {
+            .pid = j->pid,
+            .duration_ns = j->duration_ns,
+            .method = MEMCAPTURE_AUTO,
+            .stop = &j->stop,
+            .symbols = c->syms,
+        };
+        rc = memcapture_run(&o, &j->profile, err, sizeof err);
+    } else {
+        struct sampler_opts o = {
+            .pid = j->pid,
+            .mode = j->mode,
+            .rate_hz = j->rate_hz,
+            .duration_ns = j->duration_ns,
+            .stop = &j->stop,
+            .symbols = c->syms,
+        };
+        rc = sampler_capture(&o, &j->profile, err, sizeof err);
+    }
     j->end_mono_ns = clock_mono_ns();
     if (rc != 0) {
         snprintf(j->failure, sizeof j->failure, "%s", err[0] ? err : strerror(-rc));
@@ -250,20 +265,17 @@ static void enqueue(struct capturer *c, struct job *j)
     pthread_mutex_unlock(&c->mu);
 }
 
-static int make_job(struct instance *in, enum profile_kind kind, unsigned rate, int64_t dur,
-                    struct job **out)
+static struct job *make_job(struct instance *in, enum profile_kind kind, unsigned rate,
+                            int64_t dur)
 {
-    if (kind == PROFILE_MEMORY)
-        return -ENOTSUP; /* memory profiles come with a later version */
     struct job *j = xcalloc(1, sizeof *j);
     j->pid = in->pid;
     j->slot = in->slot;
     j->target = in->target;
-    j->mode = PROFILE_TYPE_CPU;
+    j->mode = kind == PROFILE_MEMORY ? PROFILE_TYPE_MEMORY : PROFILE_TYPE_CPU;
     j->rate_hz = rate ? rate : SAMPLER_DEFAULT_RATE_HZ;
     j->duration_ns = dur > 0 ? dur : SAMPLER_DEFAULT_DURATION_NS;
-    *out = j;
-    return 0;
+    return j;
 }
 
 /* Where an event holds rule indexes (its rule, the capture's, the co-firing
@@ -297,13 +309,10 @@ static void remap_rules(struct job *j, const struct config *cfg)
 int capturer_start(struct capturer *c, struct instance *in, const struct event *e,
                    const struct config *cfg)
 {
-    struct job *j;
     if (e->capture_rule >= cfg->nrules)
         return -EINVAL;
     const struct capture_spec *cs = &cfg->rules[e->capture_rule].capture;
-    int rc = make_job(in, cs->profile, cs->rate_hz, cs->duration_ns, &j);
-    if (rc != 0)
-        return rc;
+    struct job *j = make_job(in, cs->profile, cs->rate_hz, cs->duration_ns);
     j->has_event = true;
     j->ev = *e;
     /* a reload may move or remove rules before the capture ends: the
@@ -466,8 +475,11 @@ int capturer_on_demand(struct capturer *c, const struct config *cfg, struct coll
         snprintf(msg, len, "target=NAME is required\n");
         return 400;
     }
-    if (profile && strcmp(profile, "cpu") != 0) {
-        snprintf(msg, len, "profile=%s: only cpu is available\n", profile);
+    enum profile_kind kind = PROFILE_CPU;
+    if (profile && strcmp(profile, "memory") == 0) {
+        kind = PROFILE_MEMORY;
+    } else if (profile && strcmp(profile, "cpu") != 0) {
+        snprintf(msg, len, "profile=%s: cpu or memory\n", profile);
         return 400;
     }
     if (duration) {
@@ -504,16 +516,13 @@ int capturer_on_demand(struct capturer *c, const struct config *cfg, struct coll
         snprintf(msg, len, "a capture of '%s' is already running\n", target);
         return 409;
     }
-    struct job *j;
-    if (make_job(in, PROFILE_CPU, RULE_DEFAULT_RATE_HZ, dur, &j) != 0) {
-        engine_capture_done(c->eng, in->slot);
-        snprintf(msg, len, "cannot capture\n");
-        return 500;
-    }
+    struct job *j = make_job(in, kind, RULE_DEFAULT_RATE_HZ, dur);
     enqueue(c, j);
     char d[32];
     units_format_duration(dur, d, sizeof d);
-    snprintf(msg, len, "capturing %s (pid %d) for %s; the alert follows\n", target, in->pid, d);
-    slog(SLOG_INFO, "on-demand capture", "target", target, "duration", d, NULL);
+    const char *what = kind == PROFILE_MEMORY ? "memory" : "cpu";
+    snprintf(msg, len, "capturing %s of %s (pid %d) for %s; the alert follows\n", what, target,
+             in->pid, d);
+    slog(SLOG_INFO, "on-demand capture", "target", target, "profile", what, "duration", d, NULL);
     return 202;
 }

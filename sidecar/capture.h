@@ -37,8 +37,7 @@ void capturer_set_engine(struct capturer *c, struct engine *eng);
 
 /* Queue a capture of in's process for event e (copied), as the capture of
  * its rule e->capture_rule in cfg says. The engine already marked the slot
- * busy. Returns 0 or a negative errno (-ENOTSUP for a profile kind this
- * version cannot take). */
+ * busy. Returns 0, or -EINVAL for an event without a capture rule. */
 int capturer_start(struct capturer *c, struct instance *in, const struct event *e,
                    const struct config *cfg) __attribute__((warn_unused_result));
 

@@ -11,6 +11,7 @@
 #include "collector.h"
 #include "config.h"
 #include "engine.h"
+#include "memcapture.h"
 #include "logwatch.h"
 #include "slog.h"
 #include "units.h"
@@ -336,15 +337,22 @@ int cmd_status(int argc, char **argv)
         collector_set_errors(c, t, logwatch_errors_per_min(lw, t, t1) * (scale > 1 ? scale : 1));
     poll_once(cfg, c, e, t1);
 
+    /* which way a memory capture would see the target's calls here */
+    char why[512];
+    enum memcapture_method method = memcapture_choose(0, why, sizeof why);
     int rc = 0;
     if (json) {
         json_t *root = status_json(cfg, c, e, t1);
+        json_object_set_new(root, "memory_capture",
+                            json_pack("{s:s,s:s}", "method", memcapture_method_name(method),
+                                      "why", why));
         if (json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
             rc = 1;
         printf("\n");
         json_decref(root);
     } else {
         print_table(cfg, c, e, t1);
+        printf("memory captures: by %s (%s)\n", memcapture_method_name(method), why);
     }
     logwatch_free(lw);
     engine_free(e);

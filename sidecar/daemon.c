@@ -123,11 +123,7 @@ static void on_engine_events(struct daemon *d, struct instance *in, const struct
                     pthread_mutex_lock(&d->lock);
                     engine_capture_done(d->eng, in->slot);
                     pthread_mutex_unlock(&d->lock);
-                    alerter_event(d->alert, d->cfg, in, e, NULL,
-                                  rc == -ENOTSUP ? "memory profiles are not available in this "
-                                                   "version"
-                                                 : strerror(-rc),
-                                  now, wall);
+                    alerter_event(d->alert, d->cfg, in, e, NULL, strerror(-rc), now, wall);
                 }
             } else {
                 alerter_event(d->alert, d->cfg, in, e, NULL, NULL, now, wall);

@@ -16,9 +16,17 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38 /* Linux 5.8; older headers lack the name */
+#endif
+
 int privs_drop(bool dac_read_search, char *kept, size_t len)
 {
-    cap_value_t want[2];
+    /* keep a capability only if we hold it now: CAP_SYS_PTRACE for CPU
+     * profiles and memory by ptrace, CAP_PERFMON for memory by syscall
+     * tracepoints, CAP_DAC_READ_SEARCH when asked for (logs of another user) */
+    static const cap_value_t candidates[3] = {CAP_SYS_PTRACE, CAP_PERFMON, CAP_DAC_READ_SEARCH};
+    cap_value_t want[3];
     int nwant = 0;
     int rc = 0;
     cap_t cur = cap_get_proc();
@@ -26,11 +34,10 @@ int privs_drop(bool dac_read_search, char *kept, size_t len)
 
     if (!cur)
         return -errno;
-    /* keep a capability only if we hold it now */
-    cap_value_t candidates[2] = {CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH};
-    for (int i = 0; i < (dac_read_search ? 2 : 1); i++) {
+    for (int i = 0; i < (dac_read_search ? 3 : 2); i++) {
         cap_flag_value_t v = CAP_CLEAR;
-        if (cap_get_flag(cur, candidates[i], CAP_PERMITTED, &v) == 0 && v == CAP_SET)
+        if (CAP_IS_SUPPORTED(candidates[i]) &&
+            cap_get_flag(cur, candidates[i], CAP_PERMITTED, &v) == 0 && v == CAP_SET)
             want[nwant++] = candidates[i];
     }
     /* the bounding set can only shrink with CAP_SETPCAP, which we may hold */
@@ -64,12 +71,13 @@ int privs_drop(bool dac_read_search, char *kept, size_t len)
         rc = -errno;
         goto out;
     }
-    if (nwant == 0)
-        snprintf(kept, len, "none");
-    else if (nwant == 1)
-        snprintf(kept, len, "%s", want[0] == CAP_SYS_PTRACE ? "cap_sys_ptrace" : "cap_dac_read_search");
-    else
-        snprintf(kept, len, "cap_sys_ptrace,cap_dac_read_search");
+    snprintf(kept, len, "%s", nwant ? "" : "none");
+    for (int i = 0; i < nwant; i++) {
+        char *name = cap_to_name(want[i]);
+        size_t at = strlen(kept);
+        snprintf(kept + at, len - at, "%s%s", i ? "," : "", name ? name : "?");
+        cap_free(name);
+    }
 out:
     if (next)
         cap_free(next);

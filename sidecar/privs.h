@@ -9,11 +9,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Keep only CAP_SYS_PTRACE (profiles) and, when dac_read_search is true,
+/* Keep only CAP_SYS_PTRACE (profiles), CAP_PERFMON (memory profiles by
+ * syscall tracepoints) and, when dac_read_search is true,
  * CAP_DAC_READ_SEARCH (logs of another user), of what we hold; drop the rest
  * from the effective, permitted, inheritable and (when allowed) bounding
- * sets; set no_new_privs. kept receives "cap_sys_ptrace" or "none" etc.
- * Returns 0 or a negative errno. */
+ * sets; set no_new_privs. kept receives the names kept, comma-separated
+ * ("cap_sys_ptrace,cap_perfmon"), or "none". Returns 0 or a negative errno. */
 int privs_drop(bool dac_read_search, char *kept, size_t len) __attribute__((warn_unused_result));
 
 /* Whether stakeout may act on the rules file open at fd, which was opened

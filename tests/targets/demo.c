@@ -86,17 +86,25 @@ NOINLINE static double render_response(double v)
     return x;
 }
 
+static void *volatile last_session; /* so the compiler keeps the allocation */
+
+/* Keeps 64 KiB per request that nothing ever frees: the leak. */
+NOINLINE static void cache_session(void)
+{
+    char *keep = malloc(64 * 1024);
+    if (keep)
+        memset(keep, 1, 64 * 1024);
+    last_session = keep;
+}
+
 NOINLINE static void handle_request(int hot, int failing, int leaking)
 {
     request_id++;
     double v = parse_request(request_id);
     if (hot)
         v += recommend(v);
-    if (leaking) {
-        char *keep = malloc(64 * 1024);
-        if (keep)
-            memset(keep, 1, 64 * 1024); /* never freed: the leak */
-    }
+    if (leaking)
+        cache_session();
     sink += render_response(v);
     if (failing && request_id % 5 != 0)
         log_line("ERROR", "checkout failed: payment backend timeout (upstream=payments)");
