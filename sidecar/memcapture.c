@@ -24,6 +24,7 @@
 #include "xalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +215,75 @@ static void add_map_changes(struct profile *p, const struct smaps *before,
     pm->rss_after = rss_of(after);
 }
 
+/* ---- what is resident ---- */
+
+#define PAGEMAP_PRESENT (1ULL << 63)
+#define PAGEMAP_CHUNK 4096 /* entries read at a time */
+
+struct resident {
+    int fd;                        /* /proc/PID/pagemap */
+    uint64_t page;
+    uint64_t *bytes;               /* owned: per owner (sample) */
+    size_t n;
+    bool failed;
+};
+
+/* The present pages of [start, end), from the target's page map. */
+static void count_range(void *ctx, uint64_t start, uint64_t end, uint32_t owner)
+{
+    struct resident *r = ctx;
+    if (r->failed || owner >= r->n)
+        return;
+    uint64_t buf[PAGEMAP_CHUNK];
+    for (uint64_t va = start; va < end;) {
+        uint64_t pages = (end - va) / r->page;
+        if (pages > PAGEMAP_CHUNK)
+            pages = PAGEMAP_CHUNK;
+        if (pages == 0)
+            break;
+        ssize_t got;
+        do
+            got = pread(r->fd, buf, pages * 8, (off_t)(va / r->page * 8));
+        while (got == -1 && errno == EINTR);
+        if (got <= 0) {
+            r->failed = got == -1; /* 0: past the address space, nothing there */
+            return;
+        }
+        for (ssize_t i = 0; i < got / 8; i++)
+            r->bytes[owner] += (buf[i] & PAGEMAP_PRESENT) ? r->page : 0;
+        va += (uint64_t)(got / 8) * r->page;
+    }
+}
+
+/* Every sample's bytes still held at the end, counting only the pages that
+ * are resident: address space a call grew but the target never touched (a
+ * thread's 8 MiB stack, a reserve made usable) is not memory it holds.
+ * Where the page map cannot be read, held is what is still mapped. */
+static void set_held(struct mcap *m)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/pagemap", m->o->pid);
+    struct resident r = {.fd = open(path, O_RDONLY | O_CLOEXEC),
+                         .page = (uint64_t)sysconf(_SC_PAGESIZE),
+                         .n = m->p->nsamples};
+    if (r.fd >= 0) {
+        r.bytes = xcalloc(r.n ? r.n : 1, sizeof *r.bytes);
+        memledger_each(m->ledger, count_range, &r);
+        close(r.fd);
+    }
+    if (r.fd < 0 || r.failed) {
+        memcall_finish(m->ledger, m->p);
+        profile_note(m->p,
+                     "the target's page map could not be read: bytes held are those still "
+                     "mapped, touched or not");
+    } else {
+        for (size_t i = 0; i < r.n; i++)
+            profile_set_inuse(m->p, i, r.bytes[i]);
+        profile_memory(m->p)->resident = true;
+    }
+    free(r.bytes);
+}
+
 /* ---- the capture ---- */
 
 static void read_comm(struct profile *p, int pid)
@@ -336,7 +406,7 @@ int memcapture_run(const struct memcapture_opts *o, struct profile **out, char *
     perftrace_close(t);
     t = NULL;
 
-    memcall_finish(m.ledger, m.p);
+    set_held(&m);
     struct memledger_stats ls;
     memledger_stats(m.ledger, &ls);
     pm->calls = m.calls;

@@ -356,6 +356,24 @@ uint64_t memledger_mprotect(struct memledger *l, uint64_t addr, uint64_t len, ui
     return bytes;
 }
 
+static void each_node(const struct node *t,
+                      void (*fn)(void *ctx, uint64_t start, uint64_t end, uint32_t owner),
+                      void *ctx)
+{
+    for (; t; t = t->right) {
+        each_node(t->left, fn, ctx);
+        if (t->owner != RESERVED)
+            fn(ctx, t->start, t->end, t->owner);
+    }
+}
+
+void memledger_each(const struct memledger *l,
+                    void (*fn)(void *ctx, uint64_t start, uint64_t end, uint32_t owner),
+                    void *ctx)
+{
+    each_node(l->root, fn, ctx);
+}
+
 uint64_t memledger_held(const struct memledger *l, uint32_t owner)
 {
     return owner < l->nheld ? l->held[owner] : 0;

@@ -74,6 +74,11 @@ uint64_t memledger_mremap(struct memledger *l, uint64_t old_addr, uint64_t old_l
  * PROT_NONE gives nothing back: the pages stay; it is not a call here.) */
 uint64_t memledger_mprotect(struct memledger *l, uint64_t addr, uint64_t len, uint32_t owner);
 
+/* Every charged range still mapped, in address order, with its owner. */
+void memledger_each(const struct memledger *l,
+                    void (*fn)(void *ctx, uint64_t start, uint64_t end, uint32_t owner),
+                    void *ctx);
+
 /* Bytes owner grew that are still mapped. */
 uint64_t memledger_held(const struct memledger *l, uint32_t owner);
 

@@ -52,7 +52,8 @@ struct prof_sample {
     int32_t tid;
     int64_t t_ns;                  /* monotonic time of the sample */
     uint64_t value;                /* ns of CPU/wall per sample, or bytes grown */
-    uint64_t inuse;                /* memory: of those bytes, still held at the end */
+    uint64_t inuse;                /* memory: of those bytes, still held at the end (and
+                                      resident, when prof_memory.resident says so) */
 };
 
 /* A mapping of the target that changed during a memory capture (smaps.h). */
@@ -76,6 +77,7 @@ struct prof_memory {
     uint64_t lost;                 /* calls not seen: the kernel dropped their records */
     uint64_t charged, credited;    /* bytes grown by the calls seen; given back of those */
     uint64_t unseen_released;      /* bytes given back that grew before the capture */
+    bool resident;                 /* held bytes count only pages resident at the end */
 };
 
 struct prof_thread {

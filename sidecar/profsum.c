@@ -141,6 +141,7 @@ static json_t *memory_json(const struct profile *p)
     json_t *o = json_object();
     json_object_set_new(o, "method", json_string(m->method));
     json_object_set_new(o, "weighed_by", json_string(p->gross ? "gross" : "net"));
+    json_object_set_new(o, "held_counts", json_string(m->resident ? "resident" : "mapped"));
     json_object_set_new(o, "calls", u64(m->calls));
     json_object_set_new(o, "lost_calls", u64(m->lost));
     json_object_set_new(o, "bytes_grown", u64(m->charged));

@@ -16,7 +16,8 @@
  *  "top_stacks": [{"bytes" (held at the end), "gross_bytes" (grown),
  *      "share" (of all bytes weighed, 0..1), "samples", "frames": [leaf
  *      first]}] the heaviest first, and, when the capture said how it went,
- *  "memory": {"method", "weighed_by": "net"|"gross", "calls", "lost_calls",
+ *  "memory": {"method", "weighed_by": "net"|"gross", "held_counts":
+ *      "resident"|"mapped" (what "bytes" of a stack counts), "calls", "lost_calls",
  *      "bytes_grown", "bytes_given_back", "bytes_net",
  *      "bytes_released_from_before", "rss_before", "rss_after",
  *      "mappings": [{"kind", "path", "start", "size_before", "size_after",

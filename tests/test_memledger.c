@@ -35,6 +35,23 @@ Test(memledger, churn_nets_to_zero_and_a_leak_keeps_its_bytes)
     memledger_free(l);
 }
 
+struct each_seen {
+    size_t ranges;
+    uint64_t bytes, first, last;
+};
+
+static void each_count(void *ctx, uint64_t start, uint64_t end, uint32_t owner)
+{
+    struct each_seen *s = ctx;
+    (void)owner;
+    if (s->ranges == 0)
+        s->first = start;
+    cr_expect_geq(start, s->last, "ranges out of order");
+    s->last = end;
+    s->ranges++;
+    s->bytes += end - start;
+}
+
 Test(memledger, partial_unmap_credits_only_the_pages_given_back)
 {
     struct memledger *l = memledger_new(PG);
@@ -46,6 +63,11 @@ Test(memledger, partial_unmap_credits_only_the_pages_given_back)
     struct memledger_stats st;
     memledger_stats(l, &st);
     cr_expect_eq(st.unseen_released, PG, "the page before was never seen mapped");
+    struct each_seen seen = {0};
+    memledger_each(l, each_count, &seen);
+    cr_expect_eq(seen.ranges, 2);
+    cr_expect_eq(seen.bytes, 4 * PG, "what each lists is what is held");
+    cr_expect_eq(seen.first, 0x10000 + PG, "in address order");
     cr_expect_eq(st.ranges, 2);
     memledger_free(l);
 }
