@@ -20,7 +20,9 @@
 #include "profile.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/user.h>
 
 enum memcall_nr {
     MEMCALL_MMAP,     /* a: addr, len, prot, flags, fd; ret: the address */
@@ -38,6 +40,21 @@ struct memcall {
     uint64_t a[5];
     uint64_t ret;                  /* the result, as the kernel returned it */
     bool have_ret;                 /* false: the method saw only the entry (assume success) */
+};
+
+#define MEMCALL_STACK_BYTES 8192u /* user stack copied per growing call, as perf's default */
+
+/* What a method saw of a call, in the order of the calls: its entry (with
+ * the caller's registers and a copy of the top of its stack when it can
+ * grow memory), and for mmap and mremap its exit (the address). An entry
+ * whose exit is to come is followed by it in the same thread's order. */
+struct memcall_event {
+    enum { MEMCALL_ENTER, MEMCALL_EXIT } kind;
+    bool exit_follows;             /* ENTER: an EXIT of this call is to come */
+    struct memcall call;           /* ENTER: nr, tid, time, args; EXIT: nr, tid, time, ret */
+    const struct user_regs_struct *regs; /* ENTER of a growing call, else NULL */
+    const void *stack;             /* its user stack from regs->rsp up (borrowed) */
+    size_t stack_len;
 };
 
 /* The call numbers of this architecture's system calls, for the methods

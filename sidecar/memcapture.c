@@ -113,7 +113,7 @@ static struct stackwalk_thread *walker_of(struct mcap *m, int tid)
     return w->swt;
 }
 
-static uint32_t unwind(struct mcap *m, const struct perftrace_event *e, uint64_t *ips)
+static uint32_t unwind(struct mcap *m, const struct memcall_event *e, uint64_t *ips)
 {
     if (!e->regs)
         return 0;
@@ -134,10 +134,10 @@ static struct pending *pending_of(struct mcap *m, int tid)
     return NULL;
 }
 
-static void on_event(void *ctx, const struct perftrace_event *e)
+static void on_event(void *ctx, const struct memcall_event *e)
 {
     struct mcap *m = ctx;
-    if (e->kind == PERFTRACE_ENTER) {
+    if (e->kind == MEMCALL_ENTER) {
         m->calls++;
         if (!e->exit_follows) {
             uint32_t n = memcall_grows(e->call.nr) ? unwind(m, e, m->ips) : 0;

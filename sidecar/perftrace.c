@@ -133,7 +133,7 @@ static void attr_for(struct perf_event_attr *a, const struct perftrace *t, size_
     a->sample_period = 1;
     a->sample_type = SAMPLE_TYPE;
     a->sample_regs_user = REGS_MASK;
-    a->sample_stack_user = memcall_grows(events[i].nr) && !events[i].exit ? PERFTRACE_STACK_BYTES
+    a->sample_stack_user = memcall_grows(events[i].nr) && !events[i].exit ? MEMCALL_STACK_BYTES
                                                                            : 0;
     a->sample_id_all = 1;
     a->use_clockid = 1;
@@ -464,7 +464,7 @@ static bool hand_over(const struct perftrace *t, const struct rec *r, perftrace_
     int i = event_of(t, s.raw, s.raw_len);
     if (i < 0)
         return false;
-    struct perftrace_event e = {.kind = events[i].exit ? PERFTRACE_EXIT : PERFTRACE_ENTER,
+    struct memcall_event e = {.kind = events[i].exit ? MEMCALL_EXIT : MEMCALL_ENTER,
                                 .exit_follows = events[i].exit_follows};
     e.call.nr = events[i].nr;
     e.call.tid = (int)s.tid;

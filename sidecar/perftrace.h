@@ -33,20 +33,8 @@
 #include <stdint.h>
 #include <sys/user.h>
 
-#define PERFTRACE_STACK_BYTES 8192u /* user stack copied per growing call, as perf's default */
 
 struct perftrace;
-
-/* One record, in time order. An entry of a call that has an exit event
- * (mmap, mremap) is followed by its exit in the same thread's order. */
-struct perftrace_event {
-    enum { PERFTRACE_ENTER, PERFTRACE_EXIT } kind;
-    bool exit_follows;             /* ENTER: an EXIT record of this call is to come */
-    struct memcall call;           /* ENTER: nr, tid, time, args; EXIT: nr, tid, time, ret */
-    const struct user_regs_struct *regs; /* ENTER of a growing call, else NULL */
-    const void *stack;             /* its user stack from regs->rsp up */
-    size_t stack_len;
-};
 
 struct perftrace_stats {
     uint64_t records;              /* samples read */
@@ -57,7 +45,7 @@ struct perftrace_stats {
     bool exited, execed;           /* the target exited, or called exec */
 };
 
-typedef void (*perftrace_fn)(void *ctx, const struct perftrace_event *e);
+typedef void (*perftrace_fn)(void *ctx, const struct memcall_event *e);
 
 /* Open the events on every thread of pid (they count from then on).
  * Returns 0 with *out set, or a negative errno with a message in err:
