@@ -2,7 +2,7 @@
  * another allocates and frees twice as much, for memory-profile tests.
  *
  *   leaker [--size large|small] [--thread] [--late-thread MS] [--rate KIB]
- *          [--syscalls]
+ *          [--syscalls] [--bench N]
  *
  * Rounds: leak_path() keeps a batch of blocks it never frees (the leak),
  * churn_path() takes a batch twice as large and frees it (a request's
@@ -17,6 +17,10 @@
  * created MS milliseconds after "ready" (during a capture). --syscalls:
  * instead, a tight loop of 1-byte writes to /dev/null and nothing else
  * allocated, for the overhead of tracing a syscall-heavy process.
+ * --bench N: instead, rounds as fast as it can, each a churn of 256 KiB
+ * (mmap and munmap) and of 64 x 4 KiB (the break up and down, with glibc's
+ * usual top pad and trim threshold), and every Nth round a leak of
+ * 256 KiB: an allocation-heavy process whose rounds are its throughput.
  *
  * Prints "ready PID" once its first rounds have run; on "count" on stdin
  * answers "leaked=BYTES churned=BYTES rounds=N" (stdin closed: exits). */
@@ -120,6 +124,43 @@ NOINLINE static void *syscall_loop(void *arg)
 
 static long late_ms = -1;
 
+/* One block of n bytes, touched on its first page only: the calls, not
+ * memset, are the work. */
+NOINLINE static void *bench_alloc(size_t n)
+{
+    char *p = malloc(n);
+    if (p)
+        p[0] = 1;
+    return p;
+}
+
+NOINLINE static void bench_churn(void)
+{
+    void *big = bench_alloc(256 * 1024), *small[64];
+    for (int i = 0; i < 64; i++)
+        small[i] = bench_alloc(4096);
+    for (int i = 63; i >= 0; i--)
+        free(small[i]);
+    free(big);
+}
+
+NOINLINE static void bench_leak(void)
+{
+    sink = bench_alloc(256 * 1024);
+    leaked += 256 * 1024;
+}
+
+static void bench_loop(long every)
+{
+    started = 1;
+    for (unsigned long long r = 1;; r++) {
+        bench_churn();
+        if (r % (unsigned long long)every == 0)
+            bench_leak();
+        rounds++;
+    }
+}
+
 static void *late_starter(void *arg)
 {
     (void)arg;
@@ -151,6 +192,7 @@ static void *answer(void *arg)
 int main(int argc, char **argv)
 {
     int thread = 0, syscalls = 0;
+    long bench_every = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
             i++;
@@ -165,19 +207,25 @@ int main(int argc, char **argv)
             rate_kib = atol(argv[++i]);
         } else if (strcmp(argv[i], "--syscalls") == 0) {
             syscalls = 1;
+        } else if (strcmp(argv[i], "--bench") == 0 && i + 1 < argc) {
+            bench_every = atol(argv[++i]);
         }
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     /* fixed, so that each path's calls are its own: no dynamic mmap
      * threshold, no top pad, the heap trimmed as soon as its top is free */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    mallopt(M_TOP_PAD, 0);
-    mallopt(M_TRIM_THRESHOLD, 0);
+    if (bench_every == 0) {
+        mallopt(M_TOP_PAD, 0);
+        mallopt(M_TRIM_THRESHOLD, 0);
+    }
     pthread_t t;
     if (pthread_create(&t, NULL, answer, NULL) != 0)
         return 1;
     if (syscalls)
         syscall_loop(NULL);
+    if (bench_every > 0)
+        bench_loop(bench_every);
     if (late_ms >= 0) {
         started = 1;
         late_starter(NULL);
