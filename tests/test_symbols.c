@@ -214,7 +214,7 @@ Test(symbols, perf_map_lines_fed_in_pieces_are_found)
                        "4000 10\n"
                        "1010 20 later_wins\n"
                        "5000 8 last_without_newline";
-    struct perfmap *m = perfmap_new();
+    struct perfmap *m = perfmap_new(NULL);
     /* one byte at a time: every line is cut somewhere */
     for (size_t i = 0; text[i]; i++)
         perfmap_feed(m, text + i, 1);
@@ -236,7 +236,7 @@ Test(symbols, perf_map_lines_fed_in_pieces_are_found)
 
 Test(symbols, perf_map_overlong_lines_and_noise_are_skipped)
 {
-    struct perfmap *m = perfmap_new();
+    struct perfmap *m = perfmap_new(NULL);
     char *big = malloc(3 * PERFMAP_MAX_LINE);
     memset(big, 'a', 3 * PERFMAP_MAX_LINE);
     memcpy(big, "6000 10 ", 8);
@@ -727,7 +727,7 @@ Test(symbols, garbage_and_truncated_elf_files_never_crash, .timeout = 60)
     size_t parsed = 0, rejected = 0;
 
     cr_assert_geq(fd, 0);
-    cr_assert_eq(symtab_read_mem(orig, n, &valid, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(symtab_read_mem(orig, n, NULL, &valid, err, sizeof err), 0, "%s", err);
     cr_assert(symtab_has_full(valid));
     cr_assert_gt(symtab_count(valid), 5);
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)orig;
@@ -770,17 +770,17 @@ Test(symbols, garbage_and_truncated_elf_files_never_crash, .timeout = 60)
         cr_assert_eq(pwrite(fd, buf, len, 0), (ssize_t)len);
 
         t = NULL;
-        if (symtab_read_fd(fd, &t, err, sizeof err) == 0) {
+        if (symtab_read_fd(fd, NULL, &t, err, sizeof err) == 0) {
             parsed++;
             probe(t, &seed);
             symtab_free(t);
         } else {
             rejected++;
         }
-        if (symtab_build_id_fd(fd, id, sizeof id) == 0)
+        if (symtab_build_id_fd(fd, NULL, id, sizeof id) == 0)
             cr_assert_lt(strlen(id), sizeof id);
         t = NULL;
-        if (symtab_read_mem(buf, len, &t, err, sizeof err) == 0) {
+        if (symtab_read_mem(buf, len, NULL, &t, err, sizeof err) == 0) {
             probe(t, &seed);
             symtab_free(t);
         }
