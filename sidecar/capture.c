@@ -36,6 +36,7 @@ struct job {
     enum profile_type mode;
     unsigned rate_hz;
     int64_t duration_ns;
+    uint64_t symbol_cache_max_bytes; /* the config's when the job was made */
     /* what came of it */
     struct profile *profile;      /* owned until handed over */
     char failure[256];
@@ -57,6 +58,9 @@ struct capturer {
     int efd;
     struct symcache *syms;        /* only the worker touches it */
 };
+
+_Static_assert(CONFIG_DEFAULT_SYMBOL_CACHE_MAX_BYTES == SYMCACHE_DEFAULT_MAX_BYTES,
+               "the rules file's default is the cache's");
 
 static const char *const file_names[4] = {"profile.pb.gz", "profile.folded", "flame.svg",
                                           "summary.json"};
@@ -131,6 +135,9 @@ static void run_job(struct capturer *c, struct job *j)
         .stop = &j->stop,
         .symbols = c->syms,
     };
+    /* a reload may have changed the budget: the cache follows it between
+     * captures, never during one */
+    symcache_set_max_bytes(c->syms, j->symbol_cache_max_bytes);
     j->start_mono_ns = clock_mono_ns();
     int rc = sampler_capture(&o, &j->profile, err, sizeof err);
     j->end_mono_ns = clock_mono_ns();
@@ -251,7 +258,7 @@ static void enqueue(struct capturer *c, struct job *j)
 }
 
 static int make_job(struct instance *in, enum profile_kind kind, unsigned rate, int64_t dur,
-                    struct job **out)
+                    const struct config *cfg, struct job **out)
 {
     if (kind == PROFILE_MEMORY)
         return -ENOTSUP; /* memory profiles come with a later version */
@@ -262,6 +269,7 @@ static int make_job(struct instance *in, enum profile_kind kind, unsigned rate, 
     j->mode = PROFILE_TYPE_CPU;
     j->rate_hz = rate ? rate : SAMPLER_DEFAULT_RATE_HZ;
     j->duration_ns = dur > 0 ? dur : SAMPLER_DEFAULT_DURATION_NS;
+    j->symbol_cache_max_bytes = cfg->symbol_cache_max_bytes;
     *out = j;
     return 0;
 }
@@ -301,7 +309,7 @@ int capturer_start(struct capturer *c, struct instance *in, const struct event *
     if (e->capture_rule >= cfg->nrules)
         return -EINVAL;
     const struct capture_spec *cs = &cfg->rules[e->capture_rule].capture;
-    int rc = make_job(in, cs->profile, cs->rate_hz, cs->duration_ns, &j);
+    int rc = make_job(in, cs->profile, cs->rate_hz, cs->duration_ns, cfg, &j);
     if (rc != 0)
         return rc;
     j->has_event = true;
@@ -505,7 +513,7 @@ int capturer_on_demand(struct capturer *c, const struct config *cfg, struct coll
         return 409;
     }
     struct job *j;
-    if (make_job(in, PROFILE_CPU, RULE_DEFAULT_RATE_HZ, dur, &j) != 0) {
+    if (make_job(in, PROFILE_CPU, RULE_DEFAULT_RATE_HZ, dur, cfg, &j) != 0) {
         engine_capture_done(c->eng, in->slot);
         snprintf(msg, len, "cannot capture\n");
         return 500;
