@@ -29,15 +29,18 @@ void membudget_give(struct membudget *b, uint64_t n)
     b->used = n > b->used ? 0 : b->used - n;
 }
 
-size_t membudget_grow(struct membudget *b, size_t cap, size_t need, size_t elem)
+size_t membudget_grow(struct membudget *b, size_t cap, size_t need, size_t elem, uint64_t copy)
 {
-    size_t steps[3] = {cap ? 2 * cap : 64, cap + cap / 8, need};
+    /* Never a step under an eighth: growing by a few elements at a time
+     * near the limit would copy the array over and over. */
+    size_t steps[2] = {cap ? 2 * cap : 64, cap + (cap / 8 > 16 ? cap / 8 : 16)};
 
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 2; i++) {
         size_t to = steps[i] < need ? need : steps[i];
         if (to <= cap || elem == 0 || to > SIZE_MAX / elem)
             continue;
-        if (membudget_take(b, (uint64_t)(to - cap) * elem))
+        uint64_t growth = (uint64_t)(to - cap) * elem;
+        if (growth <= UINT64_MAX - copy && membudget_take(b, growth + copy))
             return to;
     }
     return 0;

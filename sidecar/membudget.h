@@ -42,10 +42,12 @@ void membudget_give(struct membudget *b, uint64_t n);
 
 /* The capacity an array of elements of elem bytes should grow to from cap
  * so that it holds need of them, with the growth taken from b: twice cap,
- * or when that does not fit, the smallest step that does (need, or an
- * eighth more). Returns the new capacity with its growth taken, or 0 when
- * not even need fits (nothing taken). need > cap. */
-size_t membudget_grow(struct membudget *b, size_t cap, size_t need, size_t elem)
+ * or when that does not fit, an eighth more (at least 16, at least need).
+ * Besides the growth it takes copy bytes: the old array, which realloc may
+ * hold beside the new one while it copies (glibc does for arrays in its
+ * heap); the caller gives them back once realloc has returned. Returns the
+ * new capacity, or 0 when neither fits (nothing taken). need > cap. */
+size_t membudget_grow(struct membudget *b, size_t cap, size_t need, size_t elem, uint64_t copy)
     __attribute__((warn_unused_result));
 
 #endif

@@ -74,15 +74,19 @@ static void drop(struct perfmap *m, uint64_t start, uint64_t end, bool by_budget
 static bool make_room(struct perfmap *m, size_t len)
 {
     if (m->names_len + len + 1 > m->names_cap) {
-        size_t cap = membudget_grow(m->budget, m->names_cap, m->names_len + len + 1, 1);
+        size_t old = m->names_cap;
+        size_t cap = membudget_grow(m->budget, old, m->names_len + len + 1, 1, old);
         if (cap == 0)
             return false;
-        m->charged += cap - m->names_cap;
+        m->charged += cap - old;
         m->names = xrealloc(m->names, cap);
         m->names_cap = cap;
+        membudget_give(m->budget, old);
     }
     if (m->n == m->cap) {
-        size_t cap = membudget_grow(m->budget, m->cap, m->n + 1, PM_SLOT_BYTES);
+        /* realloc's copy of the old entries fits in the sort scratch their
+         * slots reserve: no sort runs meanwhile */
+        size_t cap = membudget_grow(m->budget, m->cap, m->n + 1, PM_SLOT_BYTES, 0);
         if (cap == 0)
             return false;
         m->charged += (uint64_t)(cap - m->cap) * PM_SLOT_BYTES;
@@ -187,7 +191,9 @@ void perfmap_sort(struct perfmap *m)
 {
     if (m->nsorted == m->n)
         return;
-    qsort(m->e, m->n, sizeof *m->e, cmp_entry); /* its scratch is in PM_SLOT_BYTES */
+    /* qsort's scratch is in PM_SLOT_BYTES, and once it is freed, so is
+     * realloc's copy of the old maxend */
+    qsort(m->e, m->n, sizeof *m->e, cmp_entry);
     m->maxend = xreallocarray(m->maxend, m->n ? m->n : 1, sizeof *m->maxend);
     for (size_t i = 0; i < m->n; i++) {
         uint64_t prev = i ? m->maxend[i - 1] : 0;

@@ -322,12 +322,14 @@ static bool proc_bind(struct symcache *c, struct symproc *pr, const struct proc_
         }
     }
     if (pr->nb == pr->capb) {
-        size_t cap = membudget_grow(&c->budget, pr->capb, pr->nb + 1, sizeof *pr->b);
+        uint64_t old = (uint64_t)pr->capb * sizeof *pr->b;
+        size_t cap = membudget_grow(&c->budget, pr->capb, pr->nb + 1, sizeof *pr->b, old);
         if (cap == 0)
             return false;
         pr->charged += (uint64_t)(cap - pr->capb) * sizeof *pr->b;
         pr->b = xreallocarray(pr->b, cap, sizeof *pr->b);
         pr->capb = cap;
+        membudget_give(&c->budget, old);
     }
     if (!membudget_take(&c->budget, ml->path_len + 1))
         return false;

@@ -383,17 +383,20 @@ static bool make_room(struct symtab *t, struct rd *r, size_t len)
     if (r->refused)
         return false;
     if (t->names_len + len + 1 > t->names_cap) {
-        size_t cap = membudget_grow(t->budget, t->names_cap, t->names_len + len + 1, 1);
+        size_t old = t->names_cap;
+        size_t cap = membudget_grow(t->budget, old, t->names_len + len + 1, 1, old);
         if (cap == 0) {
             r->refused = true;
             return false;
         }
-        t->charged += cap - t->names_cap;
+        t->charged += cap - old;
         t->names = xrealloc(t->names, cap);
         t->names_cap = cap;
+        membudget_give(t->budget, old);
     }
     if (t->nsyms == t->capsyms) {
-        size_t cap = membudget_grow(t->budget, t->capsyms, t->nsyms + 1, sizeof *t->syms);
+        uint64_t old = (uint64_t)t->capsyms * sizeof *t->syms;
+        size_t cap = membudget_grow(t->budget, t->capsyms, t->nsyms + 1, sizeof *t->syms, old);
         if (cap == 0) {
             r->refused = true;
             return false;
@@ -401,6 +404,7 @@ static bool make_room(struct symtab *t, struct rd *r, size_t len)
         t->charged += (uint64_t)(cap - t->capsyms) * sizeof *t->syms;
         t->syms = xreallocarray(t->syms, cap, sizeof *t->syms);
         t->capsyms = cap;
+        membudget_give(t->budget, old);
     }
     return true;
 }
