@@ -916,6 +916,30 @@ static void write_elf_with_symbols(int fd, size_t nsyms)
     cr_assert_eq(pwrite(fd, sh, sizeof sh, (off_t)eh.e_shoff), (ssize_t)sizeof sh);
 }
 
+/* Files a test made in /tmp, removed by its .fini (remove_made) also when an
+ * assertion ends the test early. */
+static char made_files[4][64];
+
+static void made(const char *path)
+{
+    for (size_t i = 0; i < sizeof made_files / sizeof made_files[0]; i++) {
+        if (!made_files[i][0]) {
+            snprintf(made_files[i], sizeof made_files[i], "%s", path);
+            return;
+        }
+    }
+    cr_assert_fail("more than 4 files made");
+}
+
+static void remove_made(void)
+{
+    for (size_t i = 0; i < sizeof made_files / sizeof made_files[0]; i++) {
+        if (made_files[i][0] && unlink(made_files[i]) == -1 && errno != ENOENT)
+            fprintf(stderr, "cannot remove %s: %s\n", made_files[i], strerror(errno));
+        made_files[i][0] = '\0';
+    }
+}
+
 /* /tmp/perf-PID.map with n lines "BASE+i*0x100 40 NAME_i" of a JIT named
  * name, after what the file holds when append. */
 static void write_perf_map(int pid, uint64_t base, size_t n, const char *name, bool append)
@@ -924,18 +948,13 @@ static void write_perf_map(int pid, uint64_t base, size_t n, const char *name, b
     snprintf(path, sizeof path, "/tmp/perf-%d.map", pid);
     FILE *f = fopen(path, append ? "ae" : "we");
     cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+    if (!append)
+        made(path);
     for (size_t i = 0; i < n; i++)
         cr_assert_gt(fprintf(f, "%llx 40 %s_%zu /srv/app/routes.js:%zu\n",
                              (unsigned long long)(base + i * 0x100), name, i, i),
                      0);
     cr_assert_eq(fclose(f), 0);
-}
-
-static void unlink_perf_map(int pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/tmp/perf-%d.map", pid);
-    unlink(path);
 }
 
 static const char *note_with(const struct profile *p, const char *text)
@@ -1016,7 +1035,8 @@ ParameterizedTestParameters(symbols,
 }
 
 ParameterizedTest(unsigned *mib, symbols,
-                  symbol_table_larger_than_the_budget_is_refused_before_it_is_read, .timeout = 60)
+                  symbol_table_larger_than_the_budget_is_refused_before_it_is_read, .timeout = 60,
+                  .fini = remove_made)
 {
     char path[] = "/tmp/symbig.XXXXXX", err[128] = "", id[160];
     int fd = mkstemp(path);
@@ -1025,6 +1045,7 @@ ParameterizedTest(unsigned *mib, symbols,
     const size_t nsyms = 2u << 20;
 
     cr_assert_geq(fd, 0);
+    cr_assert_eq(unlink(path), 0, "read through fd only");
     write_elf_with_symbols(fd, nsyms);
     membudget_init(&b, (uint64_t)*mib * MIB, NULL, NULL);
 
@@ -1061,11 +1082,10 @@ ParameterizedTest(unsigned *mib, symbols,
     cr_assert_eq(b.used, 0);
 
     close(fd);
-    unlink(path);
 }
 
 Test(symbols, snapshots_evict_other_processes_least_recently_used_first_within_the_budget,
-     .timeout = 90)
+     .timeout = 90, .fini = remove_made)
 {
     char *argv[] = {target_path("symtarget"), NULL};
     const uint64_t jit = 0x10000000; /* no object is mapped there */
@@ -1129,19 +1149,19 @@ Test(symbols, snapshots_evict_other_processes_least_recently_used_first_within_t
 
     child_stop(&a.ch);
     child_stop(&b.ch);
-    unlink_perf_map(pid_a);
-    unlink_perf_map(pid_b);
     profile_free(pa);
     profile_free(pb);
     profile_free(pa2);
     symcache_free(c);
 }
 
-Test(symbols, object_too_large_for_the_budget_is_skipped_with_a_note, .timeout = 90)
+Test(symbols, object_too_large_for_the_budget_is_skipped_with_a_note, .timeout = 90,
+     .fini = remove_made)
 {
     char big[] = "/tmp/symbig.XXXXXX";
     int fd = mkstemp(big);
     cr_assert_geq(fd, 0);
+    made(big);
     write_elf_with_symbols(fd, 2u << 20); /* about 150 MiB to read whole */
     close(fd);
     char *argv[] = {target_path("symtarget"), "--map", big, NULL};
@@ -1166,36 +1186,33 @@ Test(symbols, object_too_large_for_the_budget_is_skipped_with_a_note, .timeout =
     cr_assert(strstr(note, "do not fit symbol_cache_max_bytes (64MiB)"), "%s", note);
     cr_assert(strstr(note, big), "%s", note);
 
-    child_stop(&t.ch);
     sample(p, mapped + 0x10, exported + 1);
     cr_assert_eq(symbols_resolve(c, p), 1, "the other objects are named");
     cr_assert_str_eq(name_at(p, exported + 1), "sym_exported");
     snprintf(label, sizeof label, "%s+0x10", strrchr(big, '/') + 1);
     cr_assert_str_eq(name_at(p, mapped + 0x10), label);
 
-    /* not remembered as unreadable: with room it is read */
+    /* not remembered as unreadable: with room, the next snapshot reads it */
     symcache_set_max_bytes(c, 512ull * MIB);
-    target_start(&t, argv);
     struct profile *q = profile_new(PROFILE_TYPE_CPU, 99);
     cr_assert_eq(symbols_snapshot(c, t.ch.pid, q), 0);
     cr_assert_null(note_with(q, "not read"), "%s", note_with(q, "not read"));
-    uint64_t m2 = target_value(&t, "mapped");
     child_stop(&t.ch);
-    sample(q, m2 + 0x1000 + 0x20, 0);
+    sample(q, mapped + 0x1000 + 0x20, 0);
     cr_assert_eq(symbols_resolve(c, q), 1);
-    cr_assert_str_eq(name_at(q, m2 + 0x1000 + 0x20), "f");
+    cr_assert_str_eq(name_at(q, mapped + 0x1000 + 0x20), "f");
 
     profile_free(p);
     profile_free(q);
     symcache_free(c);
-    unlink(big);
 }
 
 /* The issue's case: a target whose perf map has 3 million lines (180 MB),
  * profiled by `stakeout record` in a cgroup limited to 128 MiB, as the
  * deploy files limit stakeout. Without the budget the map alone needs some
  * 300 MB and stakeout is OOM-killed before it writes anything. */
-Test(symbols, record_of_a_3m_line_perf_map_completes_under_a_128mib_limit, .timeout = 300)
+Test(symbols, record_of_a_3m_line_perf_map_completes_under_a_128mib_limit, .timeout = 300,
+     .fini = remove_made)
 {
     char dir[128], out[] = "/tmp/stakeout-perfmap-XXXXXX.json", script[512], pid[16];
     bool v2 = cgroup_make("memory", dir, sizeof dir);
@@ -1211,6 +1228,7 @@ Test(symbols, record_of_a_3m_line_perf_map_completes_under_a_128mib_limit, .time
 
     int fd = mkstemps(out, 5);
     cr_assert_geq(fd, 0);
+    made(out);
     close(fd);
     snprintf(pid, sizeof pid, "%d", target_pid);
     /* the shell joins the cgroup and becomes stakeout: it is limited from
@@ -1236,7 +1254,6 @@ Test(symbols, record_of_a_3m_line_perf_map_completes_under_a_128mib_limit, .time
     cr_log_info("record: status %d, cgroup peak %llu MiB, oom kills %llu", r.status, peak >> 20,
                 kills);
     child_stop(&t.ch);
-    unlink_perf_map(target_pid);
     cgroup_remove(dir);
 
     cr_assert_not(r.timed_out, "stakeout record did not finish in 240 s");
@@ -1244,7 +1261,6 @@ Test(symbols, record_of_a_3m_line_perf_map_completes_under_a_128mib_limit, .time
     cr_assert_eq(r.status, 0, "stakeout record failed (status %d): %s", r.status, r.err);
     json_error_t jerr;
     json_t *j = json_load_file(out, 0, &jerr);
-    unlink(out);
     cr_assert_not_null(j, "%s: %s", out, jerr.text);
     json_t *notes = json_object_get(j, "notes");
     const char *note = NULL;
