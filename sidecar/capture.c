@@ -37,6 +37,7 @@ struct job {
     enum profile_type mode;
     unsigned rate_hz;
     int64_t duration_ns;
+    uint64_t symbol_cache_max_bytes; /* the config's when the job was made */
     /* what came of it */
     struct profile *profile;      /* owned until handed over */
     char failure[256];
@@ -58,6 +59,9 @@ struct capturer {
     int efd;
     struct symcache *syms;        /* only the worker touches it */
 };
+
+_Static_assert(CONFIG_DEFAULT_SYMBOL_CACHE_MAX_BYTES == SYMCACHE_DEFAULT_MAX_BYTES,
+               "the rules file's default is the cache's");
 
 static const char *const file_names[4] = {"profile.pb.gz", "profile.folded", "flame.svg",
                                           "summary.json"};
@@ -127,6 +131,9 @@ static void run_job(struct capturer *c, struct job *j)
 {
     char err[512] = "";
     int rc;
+    /* a reload may have changed the budget: the cache follows it between
+     * captures, never during one */
+    symcache_set_max_bytes(c->syms, j->symbol_cache_max_bytes);
     j->start_mono_ns = clock_mono_ns();
     if (j->mode == PROFILE_TYPE_MEMORY) {
         struct memcapture_opts o = {
@@ -266,7 +273,7 @@ static void enqueue(struct capturer *c, struct job *j)
 }
 
 static struct job *make_job(struct instance *in, enum profile_kind kind, unsigned rate,
-                            int64_t dur)
+                            int64_t dur, const struct config *cfg)
 {
     struct job *j = xcalloc(1, sizeof *j);
     j->pid = in->pid;
@@ -275,6 +282,7 @@ static struct job *make_job(struct instance *in, enum profile_kind kind, unsigne
     j->mode = kind == PROFILE_MEMORY ? PROFILE_TYPE_MEMORY : PROFILE_TYPE_CPU;
     j->rate_hz = rate ? rate : SAMPLER_DEFAULT_RATE_HZ;
     j->duration_ns = dur > 0 ? dur : SAMPLER_DEFAULT_DURATION_NS;
+    j->symbol_cache_max_bytes = cfg->symbol_cache_max_bytes;
     return j;
 }
 
@@ -312,7 +320,7 @@ int capturer_start(struct capturer *c, struct instance *in, const struct event *
     if (e->capture_rule >= cfg->nrules)
         return -EINVAL;
     const struct capture_spec *cs = &cfg->rules[e->capture_rule].capture;
-    struct job *j = make_job(in, cs->profile, cs->rate_hz, cs->duration_ns);
+    struct job *j = make_job(in, cs->profile, cs->rate_hz, cs->duration_ns, cfg);
     j->has_event = true;
     j->ev = *e;
     /* a reload may move or remove rules before the capture ends: the
@@ -516,7 +524,7 @@ int capturer_on_demand(struct capturer *c, const struct config *cfg, struct coll
         snprintf(msg, len, "a capture of '%s' is already running\n", target);
         return 409;
     }
-    struct job *j = make_job(in, kind, RULE_DEFAULT_RATE_HZ, dur);
+    struct job *j = make_job(in, kind, RULE_DEFAULT_RATE_HZ, dur, cfg);
     enqueue(c, j);
     char d[32];
     units_format_duration(dur, d, sizeof d);

@@ -424,9 +424,10 @@ static void get_labels(struct walk *w, const struct ynode *n, const char *what,
 
 /* ---- targets ----------------------------------------------------------- */
 
-static const char *const top_keys[] = {"version", "poll_interval", "history", "targets",
-                                       "rules",   "alert",         "listen",  "capture_token",
-                                       "dac_read_search"};
+static const char *const top_keys[] = {"version",         "poll_interval", "history",
+                                       "targets",         "rules",         "alert",
+                                       "listen",          "capture_token", "dac_read_search",
+                                       "symbol_cache_max_bytes"};
 static const char *const target_keys[] = {"name", "match", "labels", "logs"};
 static const char *const match_keys[] = {"pid", "pid_file", "process", "cgroup"};
 static const char *const log_keys[] = {"path", "format", "error_pattern"};
@@ -1047,6 +1048,10 @@ static void parse_top(struct walk *w, const struct ynode *root)
     v = ynode_map_get(root, "dac_read_search");
     if (v)
         get_bool(w, v, "dac_read_search", &c->dac_read_search);
+    v = ynode_map_get(root, "symbol_cache_max_bytes");
+    if (v)
+        get_size(w, v, "symbol_cache_max_bytes", CONFIG_MIN_SYMBOL_CACHE_MAX_BYTES,
+                 CONFIG_MAX_SYMBOL_CACHE_MAX_BYTES, &c->symbol_cache_max_bytes);
 
     c->alert.max_captures_per_hour = 6;
     c->alert.spool_max_bytes = CONFIG_DEFAULT_SPOOL_MAX_BYTES;
@@ -1082,6 +1087,7 @@ int config_parse(const char *name, const char *buf, size_t len, envsubst_lookup_
     c->path = xstrdup(name);
     c->poll_interval_ns = CONFIG_DEFAULT_POLL_NS;
     c->history_ns = CONFIG_DEFAULT_HISTORY_NS;
+    c->symbol_cache_max_bytes = CONFIG_DEFAULT_SYMBOL_CACHE_MAX_BYTES;
 
     if (len > CONFIG_MAX_FILE_BYTES) {
         diag_add(diags, 0, 0, "file is larger than %d bytes", CONFIG_MAX_FILE_BYTES);

@@ -33,6 +33,9 @@
 #define CONFIG_DEFAULT_CONNECT_TIMEOUT_NS (5LL * 1000000000LL) /* at most the hook's timeout */
 #define CONFIG_DEFAULT_MAX_AGE_NS (86400LL * 1000000000LL)
 #define CONFIG_DEFAULT_MAX_INLINE_BYTES (1024ULL * 1024)
+#define CONFIG_DEFAULT_SYMBOL_CACHE_MAX_BYTES (64ULL * 1024 * 1024)
+#define CONFIG_MIN_SYMBOL_CACHE_MAX_BYTES (1ULL * 1024 * 1024)
+#define CONFIG_MAX_SYMBOL_CACHE_MAX_BYTES (64ULL * 1024 * 1024 * 1024)
 #define CONFIG_MAX_WEBHOOKS 64
 
 enum match_kind { MATCH_PID, MATCH_PID_FILE, MATCH_PROCESS, MATCH_CGROUP };
@@ -100,6 +103,7 @@ struct config {
     char *listen;             /* owned: "HOST:PORT" of the HTTP endpoint, NULL: off */
     char *capture_token;      /* owned: bearer token of POST /capture, NULL: refused */
     bool dac_read_search;     /* keep CAP_DAC_READ_SEARCH (logs of other users) */
+    uint64_t symbol_cache_max_bytes; /* budget of the captures' symbol cache (symbols.h) */
 };
 
 /* Parse a rules file held in buf[0..len). name is used for nothing but

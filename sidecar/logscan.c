@@ -61,6 +61,7 @@ struct bucket {
 
 struct logscan {
     enum log_format format;
+    size_t kept_max;           /* bytes kept of a line */
     pcre2_code *re;            /* owned */
     pcre2_match_data *md;      /* owned */
     pcre2_match_context *mctx; /* owned */
@@ -211,6 +212,7 @@ int logscan_new(enum log_format format, const char *pattern, struct logscan **ou
     }
     s = xcalloc(1, sizeof *s);
     s->format = format;
+    s->kept_max = LOGSCAN_KEPT_MAX;
     s->re = re;
     s->md = pcre2_need(pcre2_match_data_create_from_pattern(re, NULL));
     s->mctx = pcre2_need(pcre2_match_context_create(NULL));
@@ -306,6 +308,28 @@ bool logscan_bulk(const struct logscan *s)
     return s->bulk;
 }
 
+void logscan_set_kept_max(struct logscan *s, size_t bytes)
+{
+    s->kept_max = bytes < 1 ? 1 : bytes > LOGSCAN_KEPT_MAX ? LOGSCAN_KEPT_MAX : bytes;
+}
+
+size_t logscan_kept_max(const struct logscan *s)
+{
+    return s->kept_max;
+}
+
+size_t logscan_kept_bytes(const struct logscan *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < LOGSCAN_KEEP; i++) {
+        for (size_t k = 0; k < KEPT_PER_SLOT; k++)
+            n += s->ring[i].bufs[k].cap;
+    }
+    for (size_t i = 0; s->own.ctx && i < LOGSCAN_CONTEXT; i++)
+        n += s->own.ctx->rkept[i].cap;
+    return n;
+}
+
 /* ---- the window ------------------------------------------------------------ */
 
 static int64_t sec_of(int64_t ns)
@@ -346,13 +370,16 @@ uint64_t logscan_errors_per_min(const struct logscan *s, int64_t now_ns)
 
 /* ---- kept lines ------------------------------------------------------------- */
 
-static void kept_set(struct kept *k, struct logscan_line *out, const struct span *sp)
+/* Keeps sp's text in k, cut at max bytes. A buffer is never larger than
+ * max + 1: at least 128 bytes (or max + 1) so that short lines reuse it. */
+static void kept_set(struct kept *k, size_t max, struct logscan_line *out, const struct span *sp)
 {
-    size_t n = sp->len < LOGSCAN_KEPT_MAX ? sp->len : LOGSCAN_KEPT_MAX;
+    size_t n = sp->len < max ? sp->len : max;
+    size_t least = max + 1 < 128 ? max + 1 : 128;
 
     if (k->cap < n + 1) {
         free(k->buf);
-        k->cap = n + 1 < 128 ? 128 : n + 1;
+        k->cap = n + 1 < least ? least : n + 1;
         k->buf = xmalloc(k->cap);
     }
     memcpy(k->buf, sp->p, n);
@@ -369,7 +396,7 @@ static struct span span_of_line(const struct logscan_line *l)
     return (struct span){l->text, l->len, l->cut, l->lineno, l->wall_ns};
 }
 
-static void recent_push(struct logscan_ctx *c, const struct span *sp)
+static void recent_push(struct logscan_ctx *c, size_t max, const struct span *sp)
 {
     size_t i;
 
@@ -380,7 +407,7 @@ static void recent_push(struct logscan_ctx *c, const struct span *sp)
         i = c->rhead;
         c->rhead = (c->rhead + 1) % LOGSCAN_CONTEXT;
     }
-    kept_set(&c->rkept[i], &c->recent[i], sp);
+    kept_set(&c->rkept[i], max, &c->recent[i], sp);
 }
 
 /* The newest up-to-want recent lines of c into out[], oldest first. */
@@ -422,7 +449,8 @@ static void after_fill(struct logscan *s, const struct logscan_ctx *c, const str
         struct logscan_match *m = &sl->m;
         if (sl->ctx_id == c->id && m->nafter < LOGSCAN_CONTEXT &&
             m->line.lineno + m->nafter + 1 == sp->lineno) {
-            kept_set(&sl->bufs[1 + LOGSCAN_CONTEXT + m->nafter], &m->after[m->nafter], sp);
+            kept_set(&sl->bufs[1 + LOGSCAN_CONTEXT + m->nafter], s->kept_max, &m->after[m->nafter],
+                     sp);
             m->nafter++;
         }
     }
@@ -442,9 +470,9 @@ static void record(struct logscan *s, const struct logscan_ctx *c, const struct 
     }
     sl->ctx_id = c->id;
     sl->m.mono_ns = mono_ns;
-    kept_set(&sl->bufs[0], &sl->m.line, line);
+    kept_set(&sl->bufs[0], s->kept_max, &sl->m.line, line);
     for (size_t i = 0; i < nbefore; i++)
-        kept_set(&sl->bufs[1 + i], &sl->m.before[i], &before[i]);
+        kept_set(&sl->bufs[1 + i], s->kept_max, &sl->m.before[i], &before[i]);
     sl->m.nbefore = nbefore;
     sl->m.nafter = 0;
     s->st.matched++;
@@ -487,7 +515,7 @@ static void line_one(struct logscan *s, struct logscan_ctx *c, const char *p, si
         size_t nb = recent_newest(c, LOGSCAN_CONTEXT, before);
         record(s, c, &sp, before, nb, mono_ns);
     }
-    recent_push(c, &sp);
+    recent_push(c, s->kept_max, &sp);
 }
 
 /* The line buf[ls..le) (le: its '\n'), CR stripped and cut; counts the cut. */
@@ -640,7 +668,7 @@ static void plain_lines(struct logscan *s, struct logscan_ctx *c, const char *bu
     struct span last[LOGSCAN_CONTEXT];
     size_t k = lines_before(buf, n, LOGSCAN_CONTEXT, counted + 1, wall_ns, s, last);
     while (k > 0)
-        recent_push(c, &last[--k]);
+        recent_push(c, s->kept_max, &last[--k]);
 }
 
 /* ---- CRI -------------------------------------------------------------------- */
@@ -811,6 +839,11 @@ static void cri_line(struct logscan *s, struct logscan_ctx *ctx, const char *p, 
         s->st.truncated++;
     j->open = false;
     line_one(s, ctx, j->buf, j->len, j->over || cut, mono_ns, j->wall_ns);
+    if (j->cap > LOGSCAN_HELD_MAX) {
+        free(j->buf);
+        j->buf = NULL;
+        j->cap = 0;
+    }
 }
 
 static void cri_lines(struct logscan *s, struct logscan_ctx *ctx, const char *buf, size_t n,
@@ -871,6 +904,11 @@ static void part_done(struct logscan *s, struct logscan_src *src, int64_t mono_n
         line_one(s, ctx_of(s, src), src->part, len, cut, mono_ns, wall_ns);
     src->len = 0;
     src->over = false;
+    if (src->cap > LOGSCAN_HELD_MAX) {
+        free(src->part);
+        src->part = NULL;
+        src->cap = 0;
+    }
 }
 
 void logscan_feed(struct logscan *s, struct logscan_src *src, const char *buf, size_t n,

@@ -13,9 +13,16 @@
  * Lines longer than LOGSCAN_LINE_MAX are cut there (only the first
  * LOGSCAN_LINE_MAX bytes are matched) and counted in `truncated`. NUL bytes
  * and invalid UTF-8 are harmless: invalid sequences simply match nothing.
- * Memory is bounded whatever the input: under 2 MiB per scanner at worst
- * (the kept lines, two CRI joins) plus, per source, LOGSCAN_LINE_MAX + 1 and
- * LOGSCAN_CONTEXT kept lines.
+ *
+ * Memory is bounded whatever the input. What a scanner keeps between
+ * chunks is its kept lines: at most LOGSCAN_KEPT_LINES of them, each cut
+ * at its kept_max bytes (LOGSCAN_KEPT_MAX, or less as logscan_set_kept_max
+ * says: logwatch shares one total among all logs), so under 300 KiB, and
+ * per source LOGSCAN_CONTEXT recent lines cut the same way. While a line is
+ * incomplete it also holds up to LOGSCAN_LINE_MAX + 1 bytes per source, and
+ * for CRI up to LOGSCAN_LINE_MAX per stream being joined; a buffer that
+ * grew past LOGSCAN_HELD_MAX for a long line is freed once that line is
+ * done.
  *
  * Context never spans inputs: the lines before a match and the lines after
  * it all come from the source the match came from, and from the same run of
@@ -44,15 +51,21 @@
 #include <stdint.h>
 
 #define LOGSCAN_LINE_MAX (64 * 1024) /* longer lines are cut and counted */
-#define LOGSCAN_KEEP 50              /* matching lines kept for the alert */
+#define LOGSCAN_KEEP 10              /* matching lines kept for the alert (it shows 10) */
 #define LOGSCAN_CONTEXT 3            /* lines kept before and after each */
-#define LOGSCAN_KEPT_MAX 4096        /* bytes kept of each of those lines */
+#define LOGSCAN_KEPT_MAX 4096        /* bytes kept of each of those lines, at most */
 #define LOGSCAN_WINDOW_S 60          /* the errors-per-minute window */
+#define LOGSCAN_HELD_MAX 4096        /* larger partial-line buffers are freed after use */
+/* lines a scanner keeps: each match with its context, and the recent lines
+ * of its own source that become the next match's "before" (each other
+ * source, a struct logscan_src, keeps LOGSCAN_CONTEXT of its own, cut the
+ * same way) */
+#define LOGSCAN_KEPT_LINES (LOGSCAN_KEEP * (1 + 2 * LOGSCAN_CONTEXT) + LOGSCAN_CONTEXT)
 
 /* A kept line. text is owned by the scanner and valid until the next call
  * that feeds it or frees it. */
 struct logscan_line {
-    const char *text; /* NUL-terminated, at most LOGSCAN_KEPT_MAX bytes */
+    const char *text; /* NUL-terminated, at most the scanner's kept_max bytes */
     size_t len;
     bool cut;        /* the line was longer than what is kept */
     uint64_t lineno; /* 1 for the first line this scanner saw */
@@ -100,6 +113,15 @@ void logscan_free(struct logscan *s);
 
 void logscan_src_init(struct logscan_src *src);
 void logscan_src_fini(struct logscan_src *src);
+
+/* Keep at most bytes (1 to LOGSCAN_KEPT_MAX; clamped) of each line kept
+ * from now on. Call before feeding: lines kept before keep their length. */
+void logscan_set_kept_max(struct logscan *s, size_t bytes);
+size_t logscan_kept_max(const struct logscan *s);
+
+/* Bytes allocated for the kept lines and the recent lines of the
+ * scanner's own source: at most LOGSCAN_KEPT_LINES times (kept_max + 1). */
+size_t logscan_kept_bytes(const struct logscan *s);
 
 /* Scan buf[0..n) read from src (NULL: the scanner's own source). */
 void logscan_feed(struct logscan *s, struct logscan_src *src, const char *buf, size_t n,

@@ -25,6 +25,16 @@ struct logwatch {
     size_t nlogs;
 };
 
+size_t logwatch_kept_max(size_t nlogs)
+{
+    size_t share = LOGWATCH_KEPT_BYTES / ((nlogs ? nlogs : 1) * LOGSCAN_KEPT_LINES);
+    size_t max = share > 0 ? share - 1 : 0; /* each kept line also has its NUL */
+
+    if (max > LOGSCAN_KEPT_MAX)
+        max = LOGSCAN_KEPT_MAX;
+    return max < LOGWATCH_KEPT_MIN ? LOGWATCH_KEPT_MIN : max;
+}
+
 struct logwatch *logwatch_new(const struct config *cfg, char *err, size_t errlen)
 {
     struct logwatch *lw = xcalloc(1, sizeof *lw);
@@ -43,6 +53,7 @@ struct logwatch *logwatch_new(const struct config *cfg, char *err, size_t errlen
                 logwatch_free(lw);
                 return NULL;
             }
+            logscan_set_kept_max(w->scan, logwatch_kept_max(lw->nlogs));
         }
     }
     return lw;

@@ -4,7 +4,14 @@
  * Borrows: the config. I/O through logtail. A target's log path is the path
  * in the target's own filesystem: when the target runs in another mount
  * namespace (a container seen from a sidecar), it is read through
- * /proc/PID/root, and followed again from there when the target restarts. */
+ * /proc/PID/root, and followed again from there when the target restarts.
+ *
+ * Memory: the lines every scanner keeps for alerts (logscan.h) share
+ * LOGWATCH_KEPT_BYTES: each log keeps at most logwatch_kept_max(n) bytes of
+ * a line, n the number of logs, so all of them together stay within it (up
+ * to some 1,700 logs; past that each still keeps LOGWATCH_KEPT_MIN bytes of
+ * a line). Besides, each followed file has a LOGTAIL_CHUNK read buffer, and
+ * a line still being written holds up to LOGSCAN_LINE_MAX until it ends. */
 #ifndef STAKEOUT_LOGWATCH_H
 #define STAKEOUT_LOGWATCH_H
 
@@ -14,7 +21,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define LOGWATCH_KEPT_BYTES (8u << 20) /* the kept lines of all logs together */
+#define LOGWATCH_KEPT_MIN 64           /* bytes of a kept line, however many logs */
+
 struct logwatch;
+
+/* Bytes each of nlogs logs keeps of a line: LOGSCAN_KEPT_MAX up to 28 logs,
+ * then less, so that nlogs * LOGSCAN_KEPT_LINES * (that + 1) stays within
+ * LOGWATCH_KEPT_BYTES; never below LOGWATCH_KEPT_MIN. Pure. */
+size_t logwatch_kept_max(size_t nlogs);
 
 /* Build the scanners (the patterns were validated by the config). Returns
  * NULL with a message in err if a pattern does not compile for the scanner. */

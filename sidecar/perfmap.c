@@ -16,6 +16,10 @@ struct pm_entry {
     uint32_t name; /* offset in perfmap.names */
 };
 
+/* What one entry slot costs the budget: the entry, its maxend, and the
+ * scratch copy qsort allocates (glibc sorts by merging into a copy). */
+#define PM_SLOT_BYTES (2 * sizeof(struct pm_entry) + sizeof(uint64_t))
+
 struct perfmap {
     struct pm_entry *e; /* owned; [0, nsorted) sorted by start, then seq */
     size_t n, cap, nsorted;
@@ -25,22 +29,71 @@ struct perfmap {
     uint32_t lines;
     char carry[PERFMAP_MAX_LINE]; /* the start of a line not yet ended */
     size_t carry_len;
-    bool skipping; /* inside an overlong line: drop until '\n' */
+    bool skipping;            /* inside an overlong line: drop until '\n' */
+    struct membudget *budget; /* borrowed, may be NULL */
+    uint64_t charged;         /* bytes taken from it: slots and names capacity */
+    bool full;                /* no line is kept any more (see perfmap.h) */
+    bool full_by_budget;
+    size_t dropped;
+    uint64_t drop_lo, drop_hi; /* the range the dropped lines cover */
 };
 
-struct perfmap *perfmap_new(void)
+struct perfmap *perfmap_new(struct membudget *b)
 {
-    return xcalloc(1, sizeof(struct perfmap));
+    struct perfmap *m = xcalloc(1, sizeof(struct perfmap));
+    m->budget = b;
+    return m;
 }
 
 void perfmap_free(struct perfmap *m)
 {
     if (!m)
         return;
+    membudget_give(m->budget, m->charged);
     free(m->e);
     free(m->maxend);
     free(m->names);
     free(m);
+}
+
+/* A line that is not kept: from now on none is. */
+static void drop(struct perfmap *m, uint64_t start, uint64_t end, bool by_budget)
+{
+    if (!m->full)
+        m->full_by_budget = by_budget;
+    m->full = true;
+    if (m->dropped == 0 || start < m->drop_lo)
+        m->drop_lo = start;
+    if (m->dropped == 0 || end > m->drop_hi)
+        m->drop_hi = end;
+    m->dropped++;
+}
+
+/* Room for one more entry and len + 1 bytes of name, taken from the budget
+ * before anything grows; false when it refuses. */
+static bool make_room(struct perfmap *m, size_t len)
+{
+    if (m->names_len + len + 1 > m->names_cap) {
+        size_t old = m->names_cap;
+        size_t cap = membudget_grow(m->budget, old, m->names_len + len + 1, 1, old);
+        if (cap == 0)
+            return false;
+        m->charged += cap - old;
+        m->names = xrealloc(m->names, cap);
+        m->names_cap = cap;
+        membudget_give(m->budget, old);
+    }
+    if (m->n == m->cap) {
+        /* realloc's copy of the old entries fits in the sort scratch their
+         * slots reserve: no sort runs meanwhile */
+        size_t cap = membudget_grow(m->budget, m->cap, m->n + 1, PM_SLOT_BYTES, 0);
+        if (cap == 0)
+            return false;
+        m->charged += (uint64_t)(cap - m->cap) * PM_SLOT_BYTES;
+        m->e = xreallocarray(m->e, cap, sizeof *m->e);
+        m->cap = cap;
+    }
+    return true;
 }
 
 /* Hex digits (optionally after 0x) at *s within [*s, end): the value, and *s
@@ -81,21 +134,14 @@ static void parse_line(struct perfmap *m, const char *s, size_t n)
         p++;
     if (p == end || size == 0 || size > UINT64_MAX - start)
         return;
-    if (m->n >= PERFMAP_MAX_ENTRIES)
-        return;
     size_t len = (size_t)(end - p);
-    if (m->names_len + len + 1 > UINT32_MAX)
+    if (m->full || m->n >= PERFMAP_MAX_ENTRIES || m->names_len + len + 1 > UINT32_MAX) {
+        drop(m, start, start + size, false);
         return;
-    if (m->names_len + len + 1 > m->names_cap) {
-        size_t cap = m->names_cap ? m->names_cap : 4096;
-        while (cap < m->names_len + len + 1)
-            cap *= 2;
-        m->names = xrealloc(m->names, cap);
-        m->names_cap = cap;
     }
-    if (m->n == m->cap) {
-        m->cap = m->cap ? 2 * m->cap : 64;
-        m->e = xreallocarray(m->e, m->cap, sizeof *m->e);
+    if (!make_room(m, len)) {
+        drop(m, start, start + size, true);
+        return;
     }
     m->e[m->n++] = (struct pm_entry){start, start + size, m->lines, (uint32_t)m->names_len};
     memcpy(m->names + m->names_len, p, len);
@@ -145,6 +191,8 @@ void perfmap_sort(struct perfmap *m)
 {
     if (m->nsorted == m->n)
         return;
+    /* qsort's scratch is in PM_SLOT_BYTES, and once it is freed, so is
+     * realloc's copy of the old maxend */
     qsort(m->e, m->n, sizeof *m->e, cmp_entry);
     m->maxend = xreallocarray(m->maxend, m->n ? m->n : 1, sizeof *m->maxend);
     for (size_t i = 0; i < m->n; i++) {
@@ -159,6 +207,8 @@ const char *perfmap_lookup(const struct perfmap *m, uint64_t addr)
     size_t lo = 0, hi = m->nsorted;
     const struct pm_entry *best = NULL;
 
+    if (m->dropped > 0 && addr >= m->drop_lo && addr < m->drop_hi)
+        return NULL; /* a dropped line, later than any kept, may cover it */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (m->e[mid].start <= addr)
@@ -181,4 +231,30 @@ const char *perfmap_lookup(const struct perfmap *m, uint64_t addr)
 size_t perfmap_count(const struct perfmap *m)
 {
     return m->n;
+}
+
+size_t perfmap_dropped(const struct perfmap *m, bool *by_budget)
+{
+    if (by_budget)
+        *by_budget = m->dropped > 0 && m->full_by_budget;
+    return m->dropped;
+}
+
+void perfmap_drop_rest(struct perfmap *m)
+{
+    drop(m, 0, UINT64_MAX, false);
+    free(m->e);
+    free(m->maxend);
+    free(m->names);
+    m->e = NULL;
+    m->maxend = NULL;
+    m->names = NULL;
+    m->n = m->cap = m->nsorted = m->names_len = m->names_cap = 0;
+    membudget_give(m->budget, m->charged);
+    m->charged = 0;
+}
+
+uint64_t perfmap_bytes(const struct perfmap *m)
+{
+    return m->charged;
 }

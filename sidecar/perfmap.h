@@ -7,10 +7,22 @@
  * with START and SIZE in hex (optionally 0x-prefixed), as Node's
  * --perf-basic-prof, perf-map-agent and other JITs write them; malformed
  * lines are skipped. When entries overlap, the later line wins: a JIT
- * reuses the memory of code it threw away. */
+ * reuses the memory of code it threw away.
+ *
+ * Memory: entries and names are taken from a byte budget (membudget.h)
+ * before they are allocated, with room for sorting them. When the budget
+ * refuses, or past PERFMAP_MAX_ENTRIES lines, the map stops keeping lines:
+ * every later one is dropped, and only the address range the dropped lines
+ * cover is remembered. A kept line is then always older than every dropped
+ * one, so it names an address correctly unless a dropped line may cover
+ * that address too: lookups inside the dropped range find nothing, those
+ * outside it are as exact as with the whole file. */
 #ifndef STAKEOUT_PERFMAP_H
 #define STAKEOUT_PERFMAP_H
 
+#include "membudget.h"
+
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,7 +31,9 @@
 
 struct perfmap;
 
-struct perfmap *perfmap_new(void);
+/* b (borrowed, may be NULL for no limit) must outlive the map; what the map
+ * took from it is given back by perfmap_free. */
+struct perfmap *perfmap_new(struct membudget *b);
 void perfmap_free(struct perfmap *m);
 
 /* Parse the complete lines in buf[n]; a line left without its '\n' is kept
@@ -35,5 +49,17 @@ const char *perfmap_lookup(const struct perfmap *m, uint64_t addr);
 
 /* Entries held. */
 size_t perfmap_count(const struct perfmap *m);
+
+/* Well-formed lines not kept (see above), and in *by_budget (may be NULL)
+ * whether the budget stopped the keeping (false: PERFMAP_MAX_ENTRIES). */
+size_t perfmap_dropped(const struct perfmap *m, bool *by_budget);
+
+/* The rest of the file will not be fed (it is too large to read): any
+ * address may be covered by a line never seen, so from now on lookups find
+ * nothing. The entries are freed and their bytes given back. */
+void perfmap_drop_rest(struct perfmap *m);
+
+/* Bytes the map has taken from its budget. */
+uint64_t perfmap_bytes(const struct perfmap *m);
 
 #endif

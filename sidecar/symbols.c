@@ -7,13 +7,23 @@
  * the snapshots of one pid saw - which object each mapping is, and its perf
  * map - so a profile can be named after the target has gone. Both are
  * bounded: the least recently used process record goes first, then objects
- * no process record points at. */
+ * no process record points at.
+ *
+ * Memory: everything the cache holds (symbol tables and names, perf maps,
+ * bindings, object records) and what reading an object takes while it
+ * lasts is taken from one byte budget before it is allocated. When
+ * something new needs room, reclaim() evicts what the snapshot under way
+ * does not use, least recently used first (process records, with their
+ * perf maps and their hold on objects; objects nothing points at). What
+ * does not fit even then is skipped and said in the profile's notes. */
 #include "symbols.h"
 
 #include "fsread.h"
+#include "membudget.h"
 #include "perfmap.h"
 #include "procparse.h"
 #include "symtab.h"
+#include "units.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -35,6 +45,7 @@
 #define SYMBOLS_MAX_PERFMAP (512ull << 20) /* bytes of one perf map, in total */
 #define SYMBOLS_DEFAULT_DEBUG_ROOT "/usr/lib/debug"
 #define BUILD_ID_LEN (2 * SYMTAB_BUILD_ID_MAX + 1)
+#define BUDGET_KEY "symbol_cache_max_bytes" /* the rules file's name for the budget */
 
 struct symobj {
     struct symtab *tab;          /* owned; NULL: not an ELF object we can read */
@@ -60,10 +71,13 @@ struct symproc {
     uint64_t starttime; /* tells a reused pid apart */
     struct binding *b;  /* owned */
     size_t nb, capb;
+    uint64_t charged;    /* budget bytes of b and its paths */
     struct perfmap *jit; /* owned, NULL until a perf map was read */
     dev_t jit_dev;
     ino_t jit_ino;
-    uint64_t jit_off; /* bytes of it fed so far */
+    uint64_t jit_off;  /* bytes of it fed so far */
+    bool jit_too_big;  /* past SYMBOLS_MAX_PERFMAP: not used */
+    char jit_path[64]; /* as the target sees it, for notes */
     uint64_t used;
 };
 
@@ -73,7 +87,8 @@ struct symcache {
     struct symproc procs[SYMBOLS_MAX_PROCS];
     char *debug_root; /* owned */
     uint64_t tick;
-    size_t parses;
+    size_t parses, evictions;
+    struct membudget budget; /* its reclaim hook evicts from this cache */
 };
 
 /* One snapshot's working state. */
@@ -83,8 +98,9 @@ struct snap {
     int rootfd; /* /proc/PID/root, -1 when not accessible */
     int memfd;  /* /proc/PID/mem, or a negative errno once tried */
     bool mem_tried;
-    size_t objects, failed;
+    size_t objects, failed, over_budget;
     char first_failure[320];
+    char first_over[320];
 };
 
 /* ---- small I/O helpers --------------------------------------------- */
@@ -160,11 +176,12 @@ static int ns_pid(int pid)
 
 /* ---- the object cache ---------------------------------------------- */
 
-static void obj_free(struct symobj *o)
+static void obj_free(struct symcache *c, struct symobj *o)
 {
     if (!o)
         return;
     symtab_free(o->tab);
+    membudget_give(&c->budget, sizeof *o);
     free(o);
 }
 
@@ -205,14 +222,19 @@ static void evict_object(struct symcache *c)
     }
     if (victim == c->nobjs)
         return;
-    obj_free(c->objs[victim]);
+    obj_free(c, c->objs[victim]);
     c->objs[victim] = c->objs[--c->nobjs];
 }
 
-/* Takes tab (may be NULL); st is the file's identity, NULL for memory. */
+/* Takes tab (may be NULL); st is the file's identity, NULL for memory.
+ * NULL (tab freed) when the budget has no room for the record. */
 static struct symobj *obj_add(struct symcache *c, struct symtab *tab, const char *build_id,
                               const struct stat *st)
 {
+    if (!membudget_take(&c->budget, sizeof(struct symobj))) {
+        symtab_free(tab);
+        return NULL;
+    }
     struct symobj *o = xcalloc(1, sizeof *o);
     o->tab = tab;
     snprintf(o->build_id, sizeof o->build_id, "%s", build_id);
@@ -236,13 +258,14 @@ static struct symobj *obj_add(struct symcache *c, struct symtab *tab, const char
 
 /* ---- process records ------------------------------------------------ */
 
-static void proc_clear(struct symproc *pr)
+static void proc_clear(struct symcache *c, struct symproc *pr)
 {
     for (size_t i = 0; i < pr->nb; i++) {
         pr->b[i].obj->refs--;
         free(pr->b[i].file);
     }
     free(pr->b);
+    membudget_give(&c->budget, pr->charged);
     perfmap_free(pr->jit);
     memset(pr, 0, sizeof *pr);
 }
@@ -263,7 +286,7 @@ static struct symproc *proc_get(struct symcache *c, int pid, uint64_t starttime)
     struct symproc *pr = proc_find(c, pid);
 
     if (pr && starttime && pr->starttime && pr->starttime != starttime)
-        proc_clear(pr); /* the pid names another process now */
+        proc_clear(c, pr); /* the pid names another process now */
     if (!pr) {
         pr = &c->procs[0];
         for (size_t i = 0; i < SYMBOLS_MAX_PROCS; i++) {
@@ -274,7 +297,7 @@ static struct symproc *proc_get(struct symcache *c, int pid, uint64_t starttime)
             if (c->procs[i].used < pr->used)
                 pr = &c->procs[i];
         }
-        proc_clear(pr);
+        proc_clear(c, pr);
     }
     if (pr->pid == 0) {
         pr->pid = pid;
@@ -284,7 +307,9 @@ static struct symproc *proc_get(struct symcache *c, int pid, uint64_t starttime)
     return pr;
 }
 
-static void proc_bind(struct symproc *pr, const struct proc_map *ml, struct symobj *obj)
+/* Ties ml to obj in pr; false when the budget has no room for that. */
+static bool proc_bind(struct symcache *c, struct symproc *pr, const struct proc_map *ml,
+                      struct symobj *obj)
 {
     for (size_t i = 0; i < pr->nb; i++) {
         struct binding *b = &pr->b[i];
@@ -293,16 +318,63 @@ static void proc_bind(struct symproc *pr, const struct proc_map *ml, struct symo
             b->obj->refs--;
             b->obj = obj;
             obj->refs++;
-            return;
+            return true;
         }
     }
     if (pr->nb == pr->capb) {
-        pr->capb = pr->capb ? 2 * pr->capb : 16;
-        pr->b = xreallocarray(pr->b, pr->capb, sizeof *pr->b);
+        uint64_t old = (uint64_t)pr->capb * sizeof *pr->b;
+        size_t cap = membudget_grow(&c->budget, pr->capb, pr->nb + 1, sizeof *pr->b, old);
+        if (cap == 0)
+            return false;
+        pr->charged += (uint64_t)(cap - pr->capb) * sizeof *pr->b;
+        pr->b = xreallocarray(pr->b, cap, sizeof *pr->b);
+        pr->capb = cap;
+        membudget_give(&c->budget, old);
     }
+    if (!membudget_take(&c->budget, ml->path_len + 1))
+        return false;
+    pr->charged += ml->path_len + 1;
     pr->b[pr->nb++] =
         (struct binding){ml->start, ml->end, ml->offset, xstrndup(ml->path, ml->path_len), obj};
     obj->refs++;
+    return true;
+}
+
+/* ---- the budget ------------------------------------------------------- */
+
+/* membudget's reclaim hook: evicts, least recently used first, what the
+ * snapshot or naming under way (c->tick) has not touched - process records
+ * (their perf maps, and their hold on objects) and objects nothing points
+ * at - until need more bytes fit. */
+static bool reclaim(void *ctx, uint64_t need)
+{
+    struct symcache *c = ctx;
+
+    while (c->budget.used > c->budget.limit - need) {
+        struct symproc *pr = NULL;
+        size_t oi = c->nobjs;
+        for (size_t i = 0; i < SYMBOLS_MAX_PROCS; i++) {
+            const struct symproc *x = &c->procs[i];
+            if (x->pid != 0 && x->used < c->tick && (!pr || x->used < pr->used))
+                pr = &c->procs[i];
+        }
+        for (size_t i = 0; i < c->nobjs; i++) {
+            const struct symobj *o = c->objs[i];
+            if (o->refs == 0 && o->used < c->tick &&
+                (oi == c->nobjs || o->used < c->objs[oi]->used))
+                oi = i;
+        }
+        if (!pr && oi == c->nobjs)
+            return false;
+        if (pr && (oi == c->nobjs || pr->used <= c->objs[oi]->used)) {
+            proc_clear(c, pr);
+        } else {
+            obj_free(c, c->objs[oi]);
+            c->objs[oi] = c->objs[--c->nobjs];
+        }
+        c->evictions++;
+    }
+    return true;
 }
 
 /* ---- one snapshot ----------------------------------------------------- */
@@ -314,6 +386,14 @@ static void snap_failed(struct snap *s, const char *what, int err)
         snprintf(s->first_failure, sizeof s->first_failure, "%s: %s", what,
                  err == ESTALE ? "the file at that path is not the one mapped (replaced?)"
                                : strerror(err));
+}
+
+/* what did not fit the budget even after evicting all it could */
+static void snap_over_budget(struct snap *s, const char *what)
+{
+    s->over_budget++;
+    if (s->over_budget == 1)
+        snprintf(s->first_over, sizeof s->first_over, "%s", what);
 }
 
 /* Reads n bytes of the target's memory at addr; false when it cannot. */
@@ -338,8 +418,9 @@ static bool read_target(struct snap *s, uint64_t addr, void *buf, size_t n)
     return s->memfd >= 0 && got == n;
 }
 
-/* An object without a .symtab: its separate debug file, by build-id. */
-static void add_debug_file(struct snap *s, struct symtab *tab)
+/* An object without a .symtab: its separate debug file, by build-id. One
+ * too large for the budget is left out (the object keeps its .dynsym). */
+static void add_debug_file(struct snap *s, struct symtab *tab, const char *objpath)
 {
     const char *id = symtab_build_id(tab);
     char path[4096];
@@ -355,7 +436,12 @@ static void add_debug_file(struct snap *s, struct symtab *tab)
             continue;
         int rc = symtab_add_debug_fd(tab, fd, NULL, 0);
         close(fd);
-        if (rc == 0)
+        if (rc == -ENOBUFS) {
+            char what[320];
+            snprintf(what, sizeof what, "the debug file of %s", objpath);
+            snap_over_budget(s, what);
+        }
+        if (rc == 0 || rc == -ENOBUFS)
             return;
     }
 }
@@ -438,19 +524,24 @@ static struct symobj *snap_file(struct snap *s, const struct proc_map *ml)
     obj = find_by_ident(c, &st);
     if (obj)
         goto out;
-    rc = symtab_build_id_fd(fd, id, sizeof id);
+    rc = symtab_build_id_fd(fd, &c->budget, id, sizeof id);
     if (rc == 0 && (obj = find_by_build_id(c, id)) != NULL)
         goto out;
     if (rc == 0 || rc == -ENOENT) {
         c->parses++;
-        rc = symtab_read_fd(fd, &tab, NULL, 0);
+        rc = symtab_read_fd(fd, &c->budget, &tab, NULL, 0);
     }
     if (rc == 0 && !symtab_has_full(tab))
-        add_debug_file(s, tab);
-    if (rc == 0 || rc == -EINVAL) /* not ELF: remembered, so not looked at again */
+        add_debug_file(s, tab, path);
+    if (rc == 0 || rc == -EINVAL) { /* not ELF: remembered, so not looked at again */
         obj = obj_add(c, tab, tab ? symtab_build_id(tab) : "", &st);
-    else
+        if (!obj)
+            snap_over_budget(s, path);
+    } else if (rc == -ENOBUFS) {
+        snap_over_budget(s, path); /* not remembered: tried again when there is room */
+    } else {
         snap_failed(s, path, -rc);
+    }
 out:
     if (fd >= 0)
         close(fd);
@@ -469,8 +560,14 @@ static struct symobj *snap_vdso(struct snap *s, const struct proc_map *ml)
     char id[BUILD_ID_LEN];
     struct symtab *tab = NULL;
     struct symobj *obj = NULL;
-    unsigned char *img = xmalloc(len);
+    unsigned char *img = NULL;
+    int rc;
 
+    if (!membudget_take(&c->budget, len)) {
+        snap_over_budget(s, "[vdso]");
+        return NULL;
+    }
+    img = xmalloc(len);
     if (!read_target(s, ml->start, img, len)) {
         snap_failed(s, "[vdso]", s->memfd < 0 ? -s->memfd : EIO);
         goto out;
@@ -481,10 +578,14 @@ static struct symobj *snap_vdso(struct snap *s, const struct proc_map *ml)
     if (obj)
         goto out;
     c->parses++;
-    if (symtab_read_mem(img, len, &tab, NULL, 0) == 0)
+    rc = symtab_read_mem(img, len, &c->budget, &tab, NULL, 0);
+    if (rc == 0)
         obj = obj_add(c, tab, symtab_build_id(tab), NULL);
+    if (rc == -ENOBUFS || (rc == 0 && !obj))
+        snap_over_budget(s, "[vdso]");
 out:
     free(img);
+    membudget_give(&c->budget, len);
     if (obj)
         obj->used = c->tick;
     return obj;
@@ -527,7 +628,9 @@ static void profile_mapping(struct profile *p, const struct proc_map *ml, const 
     free(file);
 }
 
-/* Feeds what the JIT appended to /tmp/perf-NSPID.map since the last read. */
+/* Feeds what the JIT appended to /tmp/perf-NSPID.map since the last read.
+ * Past SYMBOLS_MAX_PERFMAP bytes the map is not used at all: any later line
+ * could name an address anew. */
 static void snap_perfmap(struct snap *s, struct symproc *pr)
 {
     int ids[2] = {ns_pid(s->pid), s->pid};
@@ -548,10 +651,12 @@ static void snap_perfmap(struct snap *s, struct symproc *pr)
     if (!pr->jit || pr->jit_dev != st.st_dev || pr->jit_ino != st.st_ino ||
         (uint64_t)st.st_size < pr->jit_off) {
         perfmap_free(pr->jit);
-        pr->jit = perfmap_new();
+        pr->jit = perfmap_new(&s->c->budget);
         pr->jit_dev = st.st_dev;
         pr->jit_ino = st.st_ino;
         pr->jit_off = 0;
+        pr->jit_too_big = false;
+        snprintf(pr->jit_path, sizeof pr->jit_path, "%s", path);
     }
     while (pr->jit_off < SYMBOLS_MAX_PERFMAP) {
         ssize_t r = pread(fd, buf, sizeof buf, (off_t)pr->jit_off);
@@ -559,12 +664,68 @@ static void snap_perfmap(struct snap *s, struct symproc *pr)
             continue;
         if (r <= 0)
             break;
-        perfmap_feed(pr->jit, buf, (size_t)r);
-        pr->jit_off += (uint64_t)r;
+        size_t n = (size_t)r;
+        if (n > SYMBOLS_MAX_PERFMAP - pr->jit_off)
+            n = (size_t)(SYMBOLS_MAX_PERFMAP - pr->jit_off);
+        perfmap_feed(pr->jit, buf, n);
+        pr->jit_off += n;
+    }
+    if (!pr->jit_too_big && pr->jit_off >= SYMBOLS_MAX_PERFMAP &&
+        (uint64_t)st.st_size > pr->jit_off) {
+        perfmap_drop_rest(pr->jit);
+        pr->jit_too_big = true;
     }
     perfmap_sort(pr->jit);
 out:
     close(fd);
+}
+
+/* A note that replaces the one starting with the same prefix, if any: the
+ * snapshots before and after a capture count the same trouble anew. */
+static void note_set(struct profile *p, const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void note_set(struct profile *p, const char *prefix, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    for (size_t i = 0; i < p->nnotes; i++) {
+        if (strncmp(p->notes[i], prefix, strlen(prefix)) == 0) {
+            free(p->notes[i]);
+            p->notes[i] = xstrdup(text);
+            return;
+        }
+    }
+    profile_note(p, "%s", text);
+}
+
+/* What the perf map left out, in p's notes. */
+static void note_perfmap(struct symcache *c, const struct symproc *pr, struct profile *p)
+{
+    char prefix[96], limit[32];
+    bool by_budget = false;
+    size_t dropped = pr->jit ? perfmap_dropped(pr->jit, &by_budget) : 0;
+
+    if (!p || dropped == 0)
+        return;
+    snprintf(prefix, sizeof prefix, "symbols: perf map %s", pr->jit_path);
+    units_format_size((double)c->budget.limit, limit, sizeof limit);
+    if (pr->jit_too_big)
+        note_set(p, prefix, "%s is larger than %lluMiB: not used, JIT frames stay unnamed", prefix,
+                 (unsigned long long)(SYMBOLS_MAX_PERFMAP >> 20));
+    else if (by_budget)
+        note_set(p, prefix,
+                 "%s: %zu lines not kept (%zu kept): they do not fit %s (%s); JIT frames in "
+                 "the addresses they cover stay unnamed",
+                 prefix, dropped, perfmap_count(pr->jit), BUDGET_KEY, limit);
+    else
+        note_set(p, prefix,
+                 "%s: %zu lines not kept past the first %u; JIT frames in the addresses they "
+                 "cover stay unnamed",
+                 prefix, dropped, PERFMAP_MAX_ENTRIES);
 }
 
 /* A note, unless p has it already (snapshots before and after a capture
@@ -641,16 +802,28 @@ int symbols_snapshot(struct symcache *c, int pid, struct profile *p)
                 build_id_in_memory(&s, &ml, &head, id, sizeof id);
             if (p)
                 profile_mapping(p, &ml, obj ? obj->build_id : id);
-            if (obj)
-                proc_bind(pr, &ml, obj);
+            if (obj && !proc_bind(c, pr, &ml, obj)) {
+                char *file = xstrndup(ml.path, ml.path_len);
+                snap_over_budget(&s, file); /* named by build-id while it stays cached */
+                free(file);
+            }
         }
         line += n + 1;
     }
     snap_perfmap(&s, pr);
+    note_perfmap(c, pr, p);
 
     if (p && s.failed > 0)
         note_once(p, "symbols: %zu of %zu mapped objects could not be read (first: %s)", s.failed,
                   s.objects, s.first_failure);
+    if (p && s.over_budget > 0) {
+        char limit[32];
+        units_format_size((double)c->budget.limit, limit, sizeof limit);
+        note_once(p,
+                  "symbols: %zu of %zu mapped objects not read: their symbol tables do not fit "
+                  "%s (%s) (first: %s)",
+                  s.over_budget, s.objects, BUDGET_KEY, limit, s.first_over);
+    }
     if (s.rootfd >= 0)
         close(s.rootfd);
     if (s.memfd >= 0)
@@ -768,6 +941,7 @@ struct symcache *symcache_new(void)
 {
     struct symcache *c = xcalloc(1, sizeof *c);
     c->debug_root = xstrdup(SYMBOLS_DEFAULT_DEBUG_ROOT);
+    membudget_init(&c->budget, SYMCACHE_DEFAULT_MAX_BYTES, reclaim, c);
     return c;
 }
 
@@ -776,9 +950,9 @@ void symcache_free(struct symcache *c)
     if (!c)
         return;
     for (size_t i = 0; i < SYMBOLS_MAX_PROCS; i++)
-        proc_clear(&c->procs[i]);
+        proc_clear(c, &c->procs[i]);
     for (size_t i = 0; i < c->nobjs; i++)
-        obj_free(c->objs[i]);
+        obj_free(c, c->objs[i]);
     free(c->objs);
     free(c->debug_root);
     free(c);
@@ -793,4 +967,34 @@ void symcache_set_debug_root(struct symcache *c, const char *dir)
 size_t symcache_parses(const struct symcache *c)
 {
     return c->parses;
+}
+
+void symcache_set_max_bytes(struct symcache *c, uint64_t bytes)
+{
+    c->budget.limit = bytes;
+    /* Between snapshots nothing is in use: with a new tick every record may
+     * be evicted, so this always gets under the new limit. */
+    c->tick++;
+    if (c->budget.used > bytes)
+        (void)reclaim(c, 0);
+}
+
+uint64_t symcache_max_bytes(const struct symcache *c)
+{
+    return c->budget.limit;
+}
+
+uint64_t symcache_bytes(const struct symcache *c)
+{
+    return c->budget.used;
+}
+
+uint64_t symcache_peak_bytes(const struct symcache *c)
+{
+    return c->budget.peak;
+}
+
+size_t symcache_evictions(const struct symcache *c)
+{
+    return c->evictions;
 }

@@ -15,18 +15,50 @@
  * Use: symbols_snapshot before and after a capture (maps change: dlopen),
  * then symbols_resolve once the target runs again. Resolution needs no
  * access to the target any more, so a target that exited is still named.
- * Not thread-safe: one thread at a time per cache. */
+ * Not thread-safe: one thread at a time per cache.
+ *
+ * Memory: the cache holds at most symcache_max_bytes (default
+ * SYMCACHE_DEFAULT_MAX_BYTES, the rules file's symbol_cache_max_bytes):
+ * symbol tables and their names, perf maps, and the records of what each
+ * process mapped, and while an object is read, what reading it takes
+ * (libelf's copies of its headers and symbol sections, sorting scratch).
+ * Every byte is taken from that budget before it is allocated. Something
+ * new that needs room evicts what the snapshot under way does not use,
+ * least recently used first: other processes' records and perf maps, then
+ * objects no record points at. What does not fit even then is skipped and
+ * noted in the profile, naming symbol_cache_max_bytes: an object whose
+ * tables do not fit is not read (its frames read "module+0xoffset" and keep
+ * its build-id), and a perf map keeps the lines that fit, the later ones
+ * are dropped and JIT frames in the addresses those cover stay unnamed
+ * (perfmap.h says why that is still exact). Outside the budget: a few
+ * hundred bytes per process record, and /proc/PID/maps while it is read. */
 #ifndef STAKEOUT_SYMBOLS_H
 #define STAKEOUT_SYMBOLS_H
 
 #include "profile.h"
 
 #include <stddef.h>
+#include <stdint.h>
+
+#define SYMCACHE_DEFAULT_MAX_BYTES (64ull << 20)
 
 struct symcache;
 
 struct symcache *symcache_new(void);
 void symcache_free(struct symcache *c);
+
+/* The budget of the cache (see above); a smaller one than the cache holds
+ * evicts at once. Call between captures, not during one. */
+void symcache_set_max_bytes(struct symcache *c, uint64_t bytes);
+uint64_t symcache_max_bytes(const struct symcache *c);
+
+/* Bytes held now, and the most ever held (what was taken from the budget,
+ * transient reading costs included). */
+uint64_t symcache_bytes(const struct symcache *c);
+uint64_t symcache_peak_bytes(const struct symcache *c);
+
+/* Process records and objects evicted to make room so far. */
+size_t symcache_evictions(const struct symcache *c);
 
 /* Read pid's executable mappings into p (profile_add_mapping, with build-ids)
  * and load the symbol tables of their objects into the cache. Returns 0, or

@@ -5,7 +5,9 @@
  * so a garbage section count becomes a calloc of gigabytes. elf_check_head
  * therefore checks the header against the real size first, and every
  * section or note whose bytes we ask libelf for is checked to lie inside the
- * file before we ask. */
+ * file before we ask. Both are also taken from the budget before we ask
+ * (struct rd), so a file that is well-formed but huge (millions of
+ * sections, a gigabyte of symbols) is refused, not read into memory. */
 #include "symtab.h"
 
 #include "errbuf.h"
@@ -22,6 +24,10 @@
 #include <unistd.h>
 
 #define SYMTAB_MAX_NOTE (1u << 20) /* notes larger than this are not looked in */
+/* What one section or program header costs while the file is open: libelf's
+ * descriptor (about 250 bytes in elfutils 0.188) and its copy of the header,
+ * and our struct sec; rounded up. */
+#define SYMTAB_HEADER_BYTES 512
 
 struct seg {
     uint64_t off, vaddr, filesz;
@@ -44,6 +50,17 @@ struct symtab {
     char *names; /* owned: NUL-terminated names back to back */
     size_t names_len, names_cap;
     bool full;
+    struct membudget *budget; /* borrowed, may be NULL */
+    uint64_t charged;         /* taken from it: the struct, segs, syms and names capacity */
+};
+
+/* One read's dealings with the budget: what it takes only while the file is
+ * open (given back by rd_done), and whether it was refused. */
+struct rd {
+    struct membudget *b; /* borrowed, may be NULL */
+    uint64_t transient;
+    bool refused;
+    bool foreign; /* the file's byte order is not ours: libelf converts into a copy */
 };
 
 /* Where the ELF bytes come from: a descriptor or a buffer, and how many. */
@@ -58,6 +75,36 @@ struct sec {
     uint32_t type, link;
     uint64_t flags, addr, size, off;
 };
+
+/* ---- the budget ------------------------------------------------------- */
+
+/* n bytes for as long as the file is open; false (and refused) when not. */
+static bool rd_take(struct rd *r, uint64_t n)
+{
+    if (r->refused || !membudget_take(r->b, n)) {
+        r->refused = true;
+        return false;
+    }
+    r->transient += n;
+    return true;
+}
+
+static void rd_done(struct rd *r)
+{
+    membudget_give(r->b, r->transient);
+    r->transient = 0;
+}
+
+/* n bytes that t keeps; false (and r refused) when not. */
+static bool held_take(struct symtab *t, struct rd *r, uint64_t n)
+{
+    if (r->refused || !membudget_take(t->budget, n)) {
+        r->refused = true;
+        return false;
+    }
+    t->charged += n;
+    return true;
+}
 
 /* ---- header check --------------------------------------------------- */
 
@@ -100,8 +147,9 @@ static bool table_fits(const struct elf_src *s, uint64_t off, uint64_t count, ui
 
 /* Checks what libelf will size its tables by: the ELF identification, the
  * program and section header tables (with the PN_XNUM / SHN_UNDEF escapes
- * that keep the real counts in section header 0) inside the file. */
-static int elf_check_head(const struct elf_src *s, char *err, size_t errlen)
+ * that keep the real counts in section header 0) inside the file. Then
+ * takes what libelf will allocate for them from r's budget. */
+static int elf_check_head(const struct elf_src *s, struct rd *r, char *err, size_t errlen)
 {
     unsigned char h[sizeof(Elf64_Ehdr)];
     size_t hsz, phsz, shsz;
@@ -172,13 +220,23 @@ static int elf_check_head(const struct elf_src *s, char *err, size_t errlen)
         errbuf_set(err, errlen, "section headers past the end of the file");
         return -EINVAL;
     }
+    /* phnum < 2^32 and shnum is bounded by the file's size, but a sparse
+     * file can be huge: check before multiplying */
+    uint64_t heads = phnum + (shoff ? shnum : 0) + 1;
+    if (heads > UINT64_MAX / SYMTAB_HEADER_BYTES || !rd_take(r, heads * SYMTAB_HEADER_BYTES)) {
+        r->refused = true;
+        errbuf_set(err, errlen, "%llu section and program headers do not fit the memory budget",
+                   (unsigned long long)heads - 1);
+        return -ENOBUFS;
+    }
+    r->foreign = big != (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
     return 0;
 }
 
 /* Opens s with libelf after elf_check_head. */
-static int elf_open(const struct elf_src *s, Elf **out, char *err, size_t errlen)
+static int elf_open(const struct elf_src *s, struct rd *r, Elf **out, char *err, size_t errlen)
 {
-    int rc = elf_check_head(s, err, errlen);
+    int rc = elf_check_head(s, r, err, errlen);
     if (rc != 0)
         return rc;
     if (elf_version(EV_CURRENT) == EV_NONE) {
@@ -280,9 +338,11 @@ static bool notes_build_id(Elf_Data *d, char *out, size_t len)
     return false;
 }
 
-/* The build-id from the PT_NOTE segments, else from the SHT_NOTE sections. */
-static bool elf_build_id(Elf *e, const struct elf_src *s, const struct sec *secs, size_t nsecs,
-                         char *out, size_t len)
+/* The build-id from the PT_NOTE segments, else from the SHT_NOTE sections.
+ * Each note libelf loads stays in memory until elf_end: taken from r first
+ * (false, r refused, when it will not). */
+static bool elf_build_id(Elf *e, struct rd *r, const struct elf_src *s, const struct sec *secs,
+                         size_t nsecs, char *out, size_t len)
 {
     size_t phnum = 0;
     if (elf_getphdrnum(e, &phnum) == 0) {
@@ -293,6 +353,8 @@ static bool elf_build_id(Elf *e, const struct elf_src *s, const struct sec *secs
             if (ph.p_filesz == 0 || ph.p_filesz > SYMTAB_MAX_NOTE ||
                 !in_file(s, ph.p_offset, ph.p_filesz))
                 continue;
+            if (!rd_take(r, ph.p_filesz * (r->foreign ? 2 : 1)))
+                return false;
             Elf_Data *d = elf_getdata_rawchunk(e, (int64_t)ph.p_offset, ph.p_filesz,
                                                ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
             if (notes_build_id(d, out, len))
@@ -303,6 +365,8 @@ static bool elf_build_id(Elf *e, const struct elf_src *s, const struct sec *secs
         if (secs[i].type != SHT_NOTE || secs[i].size > SYMTAB_MAX_NOTE ||
             !sec_readable(s, secs, nsecs, i))
             continue;
+        if (!rd_take(r, secs[i].size * (r->foreign ? 2 : 1)))
+            return false;
         Elf_Scn *scn = elf_getscn(e, i);
         if (scn && notes_build_id(elf_getdata(scn, NULL), out, len))
             return true;
@@ -312,40 +376,63 @@ static bool elf_build_id(Elf *e, const struct elf_src *s, const struct sec *secs
 
 /* ---- symbols --------------------------------------------------------- */
 
-static uint32_t add_name(struct symtab *t, const char *name, size_t len)
+/* Room for one more symbol and a name of len bytes, taken from the budget
+ * before anything grows; false (r refused) when it will not. */
+static bool make_room(struct symtab *t, struct rd *r, size_t len)
 {
+    if (r->refused)
+        return false;
     if (t->names_len + len + 1 > t->names_cap) {
-        size_t cap = t->names_cap ? t->names_cap : 4096;
-        while (cap < t->names_len + len + 1)
-            cap *= 2;
+        size_t old = t->names_cap;
+        size_t cap = membudget_grow(t->budget, old, t->names_len + len + 1, 1, old);
+        if (cap == 0) {
+            r->refused = true;
+            return false;
+        }
+        t->charged += cap - old;
         t->names = xrealloc(t->names, cap);
         t->names_cap = cap;
+        membudget_give(t->budget, old);
     }
-    uint32_t at = (uint32_t)t->names_len;
-    memcpy(t->names + at, name, len);
-    t->names[at + len] = '\0';
-    t->names_len += len + 1;
-    return at;
+    if (t->nsyms == t->capsyms) {
+        uint64_t old = (uint64_t)t->capsyms * sizeof *t->syms;
+        size_t cap = membudget_grow(t->budget, t->capsyms, t->nsyms + 1, sizeof *t->syms, old);
+        if (cap == 0) {
+            r->refused = true;
+            return false;
+        }
+        t->charged += (uint64_t)(cap - t->capsyms) * sizeof *t->syms;
+        t->syms = xreallocarray(t->syms, cap, sizeof *t->syms);
+        t->capsyms = cap;
+        membudget_give(t->budget, old);
+    }
+    return true;
 }
 
-static void push_sym(struct symtab *t, const struct sym *s)
+/* Adds a symbol named name[len] (make_room first). */
+static void push_sym(struct symtab *t, struct sym *sy, const char *name, size_t len)
 {
-    if (t->nsyms == t->capsyms) {
-        t->capsyms = t->capsyms ? 2 * t->capsyms : 256;
-        t->syms = xreallocarray(t->syms, t->capsyms, sizeof *t->syms);
-    }
-    t->syms[t->nsyms++] = *s;
+    sy->name = (uint32_t)t->names_len;
+    memcpy(t->names + t->names_len, name, len);
+    t->names[t->names_len + len] = '\0';
+    t->names_len += len + 1;
+    t->syms[t->nsyms++] = *sy;
 }
 
 /* Adds the function symbols of symbol table section i (SHT_SYMTAB or
- * SHT_DYNSYM) to t; returns how many it added. */
-static size_t collect_table(struct symtab *t, Elf *e, const struct elf_src *s,
+ * SHT_DYNSYM) to t; returns how many it added. Stops, with r refused, when
+ * the budget will not take what it needs. */
+static size_t collect_table(struct symtab *t, struct rd *r, Elf *e, const struct elf_src *s,
                             const struct sec *secs, size_t nsecs, size_t i, bool arm)
 {
     size_t added = 0;
     size_t strndx = secs[i].link;
     if (!sec_readable(s, secs, nsecs, i) || !sec_readable(s, secs, nsecs, strndx) ||
         secs[strndx].type != SHT_STRTAB)
+        return 0;
+    /* libelf loads both sections whole (the symbols converted into a copy
+     * when the byte order is not ours) and keeps them until elf_end */
+    if (!rd_take(r, secs[i].size * (r->foreign ? 2 : 1)) || !rd_take(r, secs[strndx].size))
         return 0;
     Elf_Scn *scn = elf_getscn(e, i);
     Elf_Data *d = scn ? elf_getdata(scn, NULL) : NULL;
@@ -389,8 +476,9 @@ static size_t collect_table(struct symtab *t, Elf *e, const struct elf_src *s,
             bool inside = value >= in->addr && value - in->addr < in->size;
             sy.end = inside ? in->addr + in->size : value;
         }
-        sy.name = add_name(t, name, len);
-        push_sym(t, &sy);
+        if (!make_room(t, r, len))
+            break;
+        push_sym(t, &sy, name, len);
         added++;
     }
     return added;
@@ -429,15 +517,23 @@ static int cmp_sym(const void *pa, const void *pb, void *arg)
     return strcmp(na, nb);
 }
 
-/* Sorts, keeps one symbol per address, and ends unsized ones at the next. */
-static void finish(struct symtab *t)
+/* Sorts, keeps one symbol per address, and ends unsized ones at the next.
+ * False (r refused) when the budget will not take the scratch copy that
+ * glibc's qsort makes of the array. */
+static bool finish(struct symtab *t, struct rd *rd)
 {
     struct cmp_ctx ctx = {t->names};
     size_t w = 0;
+    uint64_t scratch = (uint64_t)t->nsyms * sizeof *t->syms;
 
     if (t->nsyms == 0)
-        return;
+        return true;
+    if (!membudget_take(t->budget, scratch)) {
+        rd->refused = true;
+        return false;
+    }
     qsort_r(t->syms, t->nsyms, sizeof *t->syms, cmp_sym, &ctx);
+    membudget_give(t->budget, scratch);
     for (size_t r = 0; r < t->nsyms; r++) {
         if (w > 0 && t->syms[w - 1].addr == t->syms[r].addr)
             continue;
@@ -449,12 +545,43 @@ static void finish(struct symtab *t)
         if (!y->sized && y->end > t->syms[i + 1].addr)
             y->end = t->syms[i + 1].addr;
     }
+    return true;
 }
 
-static void read_segments(struct symtab *t, Elf *e)
+/* Gives back the capacity beyond what t holds: a table is read once and
+ * kept for long. */
+static void shrink(struct symtab *t)
+{
+    if (t->capsyms > t->nsyms) {
+        uint64_t spare = (uint64_t)(t->capsyms - t->nsyms) * sizeof *t->syms;
+        if (t->nsyms == 0) {
+            free(t->syms);
+            t->syms = NULL;
+        } else {
+            t->syms = xreallocarray(t->syms, t->nsyms, sizeof *t->syms);
+        }
+        membudget_give(t->budget, spare);
+        t->charged -= spare;
+        t->capsyms = t->nsyms;
+    }
+    if (t->names_cap > t->names_len) {
+        if (t->names_len == 0) {
+            free(t->names);
+            t->names = NULL;
+        } else {
+            t->names = xrealloc(t->names, t->names_len);
+        }
+        membudget_give(t->budget, t->names_cap - t->names_len);
+        t->charged -= t->names_cap - t->names_len;
+        t->names_cap = t->names_len;
+    }
+}
+
+static void read_segments(struct symtab *t, struct rd *r, Elf *e)
 {
     size_t phnum = 0;
-    if (elf_getphdrnum(e, &phnum) != 0 || phnum == 0)
+    if (elf_getphdrnum(e, &phnum) != 0 || phnum == 0 ||
+        !held_take(t, r, (uint64_t)phnum * sizeof *t->segs))
         return;
     t->segs = xcalloc(phnum, sizeof *t->segs);
     for (size_t i = 0; i < phnum; i++) {
@@ -466,46 +593,62 @@ static void read_segments(struct symtab *t, Elf *e)
     }
 }
 
-static int read_src(const struct elf_src *s, struct symtab **out, char *err, size_t errlen)
+static void refused(char *err, size_t errlen)
+{
+    errbuf_set(err, errlen, "its symbol tables do not fit the memory budget");
+}
+
+static int read_src(const struct elf_src *s, struct membudget *b, struct symtab **out, char *err,
+                    size_t errlen)
 {
     Elf *e = NULL;
     GElf_Ehdr eh;
     struct symtab *t = NULL;
     struct sec *secs = NULL;
     size_t nsecs = 0;
-    int rc = elf_open(s, &e, err, errlen);
+    struct rd r = {.b = b};
+    int rc = elf_open(s, &r, &e, err, errlen);
 
     if (rc != 0)
-        return rc;
+        goto out;
     if (!gelf_getehdr(e, &eh) || (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)) {
         errbuf_set(err, errlen, "not an ELF executable or shared object");
         rc = -EINVAL;
         goto out;
     }
     t = xcalloc(1, sizeof *t);
-    read_segments(t, e);
+    t->budget = b;
+    if (held_take(t, &r, sizeof *t))
+        read_segments(t, &r, e);
     secs = read_sections(e, &nsecs);
-    if (!elf_build_id(e, s, secs, nsecs, t->build_id, sizeof t->build_id))
+    if (!elf_build_id(e, &r, s, secs, nsecs, t->build_id, sizeof t->build_id))
         t->build_id[0] = '\0';
-    for (size_t i = 1; i < nsecs; i++) {
+    for (size_t i = 1; i < nsecs && !r.refused; i++) {
         if (secs[i].type == SHT_SYMTAB) {
-            if (collect_table(t, e, s, secs, nsecs, i, eh.e_machine == EM_ARM) > 0)
+            if (collect_table(t, &r, e, s, secs, nsecs, i, eh.e_machine == EM_ARM) > 0)
                 t->full = true;
         } else if (secs[i].type == SHT_DYNSYM) {
-            collect_table(t, e, s, secs, nsecs, i, eh.e_machine == EM_ARM);
+            collect_table(t, &r, e, s, secs, nsecs, i, eh.e_machine == EM_ARM);
         }
     }
-    finish(t);
+    if (r.refused || !finish(t, &r)) {
+        refused(err, errlen);
+        rc = -ENOBUFS;
+        goto out;
+    }
+    shrink(t);
     *out = t;
     t = NULL;
 out:
     free(secs);
     symtab_free(t);
-    elf_end(e);
+    if (e)
+        elf_end(e);
+    rd_done(&r);
     return rc;
 }
 
-int symtab_read_fd(int fd, struct symtab **out, char *err, size_t errlen)
+int symtab_read_fd(int fd, struct membudget *b, struct symtab **out, char *err, size_t errlen)
 {
     struct elf_src s;
     int rc = src_from_fd(fd, &s);
@@ -513,17 +656,18 @@ int symtab_read_fd(int fd, struct symtab **out, char *err, size_t errlen)
         errbuf_set(err, errlen, "%s", rc == -EINVAL ? "not a regular file" : strerror(-rc));
         return rc;
     }
-    return read_src(&s, out, err, errlen);
+    return read_src(&s, b, out, err, errlen);
 }
 
-int symtab_read_mem(const void *buf, size_t n, struct symtab **out, char *err, size_t errlen)
+int symtab_read_mem(const void *buf, size_t n, struct membudget *b, struct symtab **out, char *err,
+                    size_t errlen)
 {
     struct elf_src s = {-1, buf, n};
     if (!buf) {
         errbuf_set(err, errlen, "no image");
         return -EINVAL;
     }
-    return read_src(&s, out, err, errlen);
+    return read_src(&s, b, out, err, errlen);
 }
 
 int symtab_add_debug_fd(struct symtab *t, int fd, char *err, size_t errlen)
@@ -534,6 +678,8 @@ int symtab_add_debug_fd(struct symtab *t, int fd, char *err, size_t errlen)
     struct sec *secs = NULL;
     size_t nsecs = 0;
     char id[sizeof t->build_id];
+    struct rd r = {.b = t->budget};
+    size_t before = t->nsyms, before_names = t->names_len, added = 0;
     int rc;
 
     if (!t->build_id[0]) {
@@ -542,57 +688,73 @@ int symtab_add_debug_fd(struct symtab *t, int fd, char *err, size_t errlen)
     }
     rc = src_from_fd(fd, &s);
     if (rc == 0)
-        rc = elf_open(&s, &e, err, errlen);
+        rc = elf_open(&s, &r, &e, err, errlen);
     if (rc != 0)
-        return rc;
+        goto out;
     if (!gelf_getehdr(e, &eh)) {
         errbuf_set(err, errlen, "no ELF header");
         rc = -EINVAL;
         goto out;
     }
     secs = read_sections(e, &nsecs);
-    if (!elf_build_id(e, &s, secs, nsecs, id, sizeof id) || strcmp(id, t->build_id) != 0) {
-        errbuf_set(err, errlen, "debug file is for another build");
-        rc = -ESTALE;
+    if (!elf_build_id(e, &r, &s, secs, nsecs, id, sizeof id) || strcmp(id, t->build_id) != 0) {
+        errbuf_set(err, errlen, "%s",
+                   r.refused ? "its notes do not fit the memory budget"
+                             : "debug file is for another build");
+        rc = r.refused ? -ENOBUFS : -ESTALE;
         goto out;
     }
-    size_t before = t->nsyms, added = 0;
-    for (size_t i = 1; i < nsecs; i++) {
+    for (size_t i = 1; i < nsecs && !r.refused; i++) {
         if (secs[i].type == SHT_SYMTAB)
-            added += collect_table(t, e, &s, secs, nsecs, i, eh.e_machine == EM_ARM);
+            added += collect_table(t, &r, e, &s, secs, nsecs, i, eh.e_machine == EM_ARM);
+    }
+    if (!r.refused && t->nsyms != before)
+        finish(t, &r);
+    if (r.refused) {
+        /* what was added is cut off again: the table was whole before */
+        t->nsyms = before;
+        t->names_len = before_names;
+        refused(err, errlen);
+        rc = -ENOBUFS;
+        goto out;
     }
     if (added > 0)
         t->full = true;
-    if (t->nsyms != before)
-        finish(t);
 out:
+    shrink(t);
     free(secs);
-    elf_end(e);
+    if (e)
+        elf_end(e);
+    rd_done(&r);
     return rc;
 }
 
-int symtab_build_id_fd(int fd, char *out, size_t len)
+int symtab_build_id_fd(int fd, struct membudget *b, char *out, size_t len)
 {
     struct elf_src s;
     Elf *e = NULL;
     struct sec *secs = NULL;
     size_t nsecs = 0;
     char id[2 * SYMTAB_BUILD_ID_MAX + 1];
+    struct rd r = {.b = b};
     int rc = src_from_fd(fd, &s);
 
     if (rc == 0)
-        rc = elf_open(&s, &e, NULL, 0);
+        rc = elf_open(&s, &r, &e, NULL, 0);
     if (rc != 0)
-        return rc;
+        goto out;
     secs = read_sections(e, &nsecs);
-    if (!elf_build_id(e, &s, secs, nsecs, id, sizeof id))
-        rc = -ENOENT;
+    if (!elf_build_id(e, &r, &s, secs, nsecs, id, sizeof id))
+        rc = r.refused ? -ENOBUFS : -ENOENT;
     else if (strlen(id) >= len)
         rc = -ERANGE;
     else
         memcpy(out, id, strlen(id) + 1);
+out:
     free(secs);
-    elf_end(e);
+    if (e)
+        elf_end(e);
+    rd_done(&r);
     return rc;
 }
 
@@ -600,6 +762,7 @@ void symtab_free(struct symtab *t)
 {
     if (!t)
         return;
+    membudget_give(t->budget, t->charged);
     free(t->segs);
     free(t->syms);
     free(t->names);
@@ -619,6 +782,11 @@ bool symtab_has_full(const struct symtab *t)
 size_t symtab_count(const struct symtab *t)
 {
     return t->nsyms;
+}
+
+uint64_t symtab_bytes(const struct symtab *t)
+{
+    return t->charged;
 }
 
 bool symtab_vaddr(const struct symtab *t, uint64_t off, uint64_t *vaddr)

@@ -19,9 +19,21 @@
  * sections (hand-written assembly), from .symtab and .dynsym. A symbol of
  * size 0 covers up to the next symbol or the end of its section. Aliases at
  * one address keep one name, chosen as perf does: sized over unsized,
- * global over weak over local, fewer leading underscores, then shorter. */
+ * global over weak over local, fewer leading underscores, then shorter.
+ *
+ * Memory: a read takes from a byte budget (membudget.h; NULL: no limit)
+ * before it allocates, both what the table keeps (symbols, names, segments)
+ * and what only the read needs: libelf's descriptors of every section and
+ * program header, the symbol and string table sections it loads, notes, and
+ * the scratch copy sorting makes. What the read needed is given back when
+ * it returns, what the table keeps when it is freed. When the budget
+ * refuses, the read fails with -ENOBUFS and leaves nothing behind: part of
+ * a symbol table would name addresses after the wrong function (an unsized
+ * symbol reaches up to the next one kept). */
 #ifndef STAKEOUT_SYMTAB_H
 #define STAKEOUT_SYMTAB_H
+
+#include "membudget.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,26 +45,31 @@
 
 struct symtab;
 
-/* Read the object open on fd. Returns 0 and *out, or -EINVAL (with a reason
- * in err) when it is not an ELF executable or shared object we understand,
- * or a negative errno when it cannot be read. An object without any symbol
- * table succeeds with no symbols (its build-id and segments still count). */
-int symtab_read_fd(int fd, struct symtab **out, char *err, size_t errlen)
+/* Read the object open on fd, taking memory from b (borrowed, may be NULL;
+ * it must outlive the table). Returns 0 and *out, -EINVAL (with a reason in
+ * err) when it is not an ELF executable or shared object we understand,
+ * -ENOBUFS when b refuses, or a negative errno when it cannot be read. An
+ * object without any symbol table succeeds with no symbols (its build-id
+ * and segments still count). */
+int symtab_read_fd(int fd, struct membudget *b, struct symtab **out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* Same, from an image in memory (the [vdso] read from the target). */
-int symtab_read_mem(const void *buf, size_t n, struct symtab **out, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int symtab_read_mem(const void *buf, size_t n, struct membudget *b, struct symtab **out,
+                    char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* Add the .symtab of a separate debug file (open on fd) to t. The debug file
- * must carry t's build-id: -ENOENT when t has none, -ESTALE when the ids
- * differ, -EINVAL when fd is not ELF. */
+/* Add the .symtab of a separate debug file (open on fd) to t, from t's
+ * budget. The debug file must carry t's build-id: -ENOENT when t has none,
+ * -ESTALE when the ids differ, -EINVAL when fd is not ELF, -ENOBUFS when the
+ * budget refuses (t is then as it was). */
 int symtab_add_debug_fd(struct symtab *t, int fd, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* Only the GNU build-id of the object on fd, as lowercase hex, without
- * reading its symbols: 0, -ENOENT when it has none, -EINVAL when not ELF. */
-int symtab_build_id_fd(int fd, char *out, size_t len) __attribute__((warn_unused_result));
+ * reading its symbols: 0, -ENOENT when it has none, -EINVAL when not ELF,
+ * -ENOBUFS when what libelf needs to open it does not fit b. */
+int symtab_build_id_fd(int fd, struct membudget *b, char *out, size_t len)
+    __attribute__((warn_unused_result));
 
 void symtab_free(struct symtab *t);
 
@@ -65,6 +82,9 @@ bool symtab_has_full(const struct symtab *t);
 
 /* Number of distinct symbols held. */
 size_t symtab_count(const struct symtab *t);
+
+/* Bytes t holds from its budget (given back by symtab_free). */
+uint64_t symtab_bytes(const struct symtab *t);
 
 /* The virtual address that file offset off is loaded at, through the PT_LOAD
  * segment holding it; false when no segment does. */

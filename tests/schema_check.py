@@ -289,6 +289,9 @@ INVALID = [
     ("${ not closed", doc(target="targets:\n  - name: app\n    match: {process: '${APP'}\n")),
     ("rule targets not a list", doc(rule("when: cpu > 80%\ntargets: app"))),
     ("listen without a port", doc(top="listen: 127.0.0.1\n")),
+    ("symbol_cache_max_bytes under 1MiB", doc(top="symbol_cache_max_bytes: 1000\n")),
+    ("symbol_cache_max_bytes above 64GiB", doc(top="symbol_cache_max_bytes: 68719476737\n")),
+    ("symbol_cache_max_bytes with a fraction", doc(top="symbol_cache_max_bytes: 1.5GiB\n")),
 ]
 
 VALID = [
@@ -323,6 +326,8 @@ VALID = [
     ("sizes as plain numbers",
      doc(alert="alert:\n  webhook: {url: 'http://h/', max_inline_bytes: 0}\n"
                "  spool_max_bytes: 1048576\n")),
+    ("symbol_cache_max_bytes with a unit", doc(top="symbol_cache_max_bytes: 24MiB\n")),
+    ("symbol_cache_max_bytes of 1MiB in bytes", doc(top="symbol_cache_max_bytes: 1048576\n")),
 ]
 
 

@@ -535,3 +535,29 @@ ParameterizedTest(struct unshown_case *c, config, expanded_values_are_never_quot
                        d.items[i].line, d.items[i].col, d.items[i].msg);
     diag_fini(&d);
 }
+
+Test(config, symbol_cache_max_bytes_defaults_to_64mib_and_takes_units)
+{
+    struct config *c = parse_ok(HEAD);
+    cr_assert_eq(c->symbol_cache_max_bytes, 64ULL << 20);
+    config_free(c);
+    c = parse_ok(HEAD "symbol_cache_max_bytes: 24MiB\n");
+    cr_assert_eq(c->symbol_cache_max_bytes, 24ULL << 20);
+    config_free(c);
+    c = parse_ok(HEAD "symbol_cache_max_bytes: 1048576\n");
+    cr_assert_eq(c->symbol_cache_max_bytes, 1ULL << 20);
+    config_free(c);
+}
+
+Test(config, symbol_cache_max_bytes_out_of_range_or_not_a_size_is_refused)
+{
+    struct diag_list d = parse_bad(HEAD "symbol_cache_max_bytes: 512KiB\n");
+    assert_diag(&d, 4, 25, "symbol_cache_max_bytes 512KiB is out of range (1MiB to 64GiB)");
+    diag_fini(&d);
+    d = parse_bad(HEAD "symbol_cache_max_bytes: 1.5GiB\n");
+    assert_diag(&d, 4, 26, "symbol_cache_max_bytes: bad size '1.5GiB'");
+    diag_fini(&d);
+    d = parse_bad(HEAD "symbol_cache_max_bytes: [64MiB]\n");
+    assert_diag(&d, 4, 25, "symbol_cache_max_bytes must be a size such as 1MiB, found a list");
+    diag_fini(&d);
+}

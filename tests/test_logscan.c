@@ -355,7 +355,7 @@ static char *numbered_log(size_t nlines, size_t *len)
     return buf;
 }
 
-Test(logscan, keeps_last_50_matches_with_3_lines_of_context)
+Test(logscan, keeps_last_10_matches_with_3_lines_of_context)
 {
     size_t len;
     char *log = numbered_log(400, &len);
@@ -365,10 +365,11 @@ Test(logscan, keeps_last_50_matches_with_3_lines_of_context)
         struct logscan *s = scanner(LOG_FORMAT_PLAIN, DEFAULT_RE);
         feed_chunks(s, log, len, steps[si]);
         cr_assert_eq(stats(s).matched, 100);
+        cr_assert_eq(LOGSCAN_KEEP, 10);
         cr_assert_eq(logscan_nmatches(s), LOGSCAN_KEEP);
         for (size_t i = 0; i < LOGSCAN_KEEP; i++) {
             const struct logscan_match *m = logscan_match_at(s, i);
-            size_t no = 4 * (51 + i);
+            size_t no = 4 * (91 + i);
             char want[64];
             snprintf(want, sizeof want, "line %zu ERROR", no);
             cr_assert_str_eq(m->line.text, want, "step %zu", steps[si]);
@@ -454,6 +455,83 @@ Test(logscan, kept_line_is_cut_at_kept_max)
     cr_assert_eq(stats(s).truncated, 0);
     free(a);
     logscan_free(s);
+}
+
+Test(logscan, kept_lines_are_cut_at_the_scanner_kept_max_and_bounded_in_bytes)
+{
+    struct logscan *small = scanner(LOG_FORMAT_PLAIN, "ERROR");
+    struct logscan *dflt = scanner(LOG_FORMAT_PLAIN, "ERROR");
+    char *a = long_line(10000, "ERROR", "", "\n"), *b = long_line(10000, "", "", "\n");
+
+    logscan_set_kept_max(small, 100);
+    cr_assert_eq(logscan_kept_max(small), 100);
+    cr_assert_eq(logscan_kept_max(dflt), LOGSCAN_KEPT_MAX);
+    for (int i = 0; i < 100; i++) {
+        /* a match, then a context line, each 10000 bytes */
+        feed(small, i % 2 ? b : a, i);
+        feed(dflt, i % 2 ? b : a, i);
+        cr_assert_leq(logscan_kept_bytes(small), LOGSCAN_KEPT_LINES * 101);
+        cr_assert_leq(logscan_kept_bytes(dflt), LOGSCAN_KEPT_LINES * (LOGSCAN_KEPT_MAX + 1));
+    }
+    cr_assert_gt(logscan_kept_bytes(dflt), LOGSCAN_KEPT_LINES * 4000, "the lines were kept");
+    cr_assert_eq(stats(small).matched, 50, "cutting what is kept changes no count");
+    cr_assert_eq(logscan_nmatches(small), LOGSCAN_KEEP);
+    for (size_t i = 0; i < LOGSCAN_KEEP; i++) {
+        const struct logscan_match *m = logscan_match_at(small, i);
+        cr_assert_eq(m->line.len, 100);
+        cr_assert_eq(strlen(m->line.text), 100);
+        cr_assert(m->line.cut);
+        cr_assert_eq(strncmp(m->line.text, a, 100), 0);
+        cr_assert_eq(m->before[m->nbefore - 1].len, 100);
+    }
+    logscan_set_kept_max(small, 0);
+    cr_assert_eq(logscan_kept_max(small), 1, "clamped");
+    logscan_set_kept_max(small, 1 << 20);
+    cr_assert_eq(logscan_kept_max(small), LOGSCAN_KEPT_MAX, "clamped");
+    free(a);
+    free(b);
+    logscan_free(small);
+    logscan_free(dflt);
+}
+
+Test(logscan, long_partial_line_buffers_are_freed_once_the_line_ends)
+{
+    struct logscan *s = scanner(LOG_FORMAT_PLAIN, "ERROR");
+    struct logscan *cri = scanner(LOG_FORMAT_CRI, "ERROR");
+    struct logscan_src src;
+    char *a = long_line(50000, "ERROR", "", "");
+
+    logscan_src_init(&src);
+    logscan_feed(s, &src, a, strlen(a), 1 * S, 1 * S);
+    cr_assert_geq(src.cap, 50000, "the partial line is held");
+    logscan_feed(s, &src, "\n", 1, 1 * S, 1 * S);
+    cr_assert_eq(src.cap, 0, "a 50 KB buffer outlived its line");
+    cr_assert_eq(stats(s).matched, 1);
+    logscan_feed(s, &src, "short", 5, 1 * S, 1 * S);
+    logscan_feed(s, &src, " line\n", 6, 1 * S, 1 * S);
+    cr_assert_eq(src.len, 0);
+    cr_assert(src.cap > 0 && src.cap <= LOGSCAN_HELD_MAX, "short lines keep a small buffer");
+    cr_assert_eq(stats(s).lines, 2);
+
+    /* CRI: messages joined from partial lines, one after the other (the
+     * join buffer of the first is freed, the second gets a new one) */
+    char *part = long_line(30000, "2024-01-01T00:00:00Z stdout P ERROR ", "", "\n");
+    for (int k = 0; k < 2; k++) {
+        feed(cri, part, 1);
+        feed(cri, part, 1);
+        feed(cri, k ? "2024-01-01T00:00:01Z stdout F two\n" : "2024-01-01T00:00:01Z stdout F one\n",
+             1);
+    }
+    cr_assert_eq(stats(cri).matched, 2);
+    cr_assert_eq(stats(cri).lines, 2);
+    const struct logscan_match *m = logscan_match_at(cri, 1);
+    cr_assert_eq(strncmp(m->line.text, "ERROR aaa", 9), 0, "%.20s", m->line.text);
+    cr_assert(m->line.cut);
+    free(part);
+    free(a);
+    logscan_src_fini(&src);
+    logscan_free(s);
+    logscan_free(cri);
 }
 
 Test(logscan, sources_hold_their_partial_lines_apart)

@@ -12,6 +12,7 @@
 #include "sampler.h"
 #include "stackwalk.h"
 #include "symbols.h"
+#include "support/cgroup.h"
 #include "support/child.h"
 #include "support/spawn.h"
 
@@ -563,48 +564,6 @@ Test(sampler, a_thread_traced_by_another_tracer_is_skipped_and_reported)
     child_stop(&c);
 }
 
-static bool write_file(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY);
-    if (fd == -1)
-        return false;
-    bool ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-    close(fd);
-    return ok;
-}
-
-/* A cgroup of our own for controller ("memory", "cpu"): v1 here, v2 where
- * the hierarchy is unified. Skips the test where it cannot be made, except
- * in CI, where that is a failure. Returns whether it is v2. */
-static bool cgroup_make(const char *controller, char *dir, size_t len)
-{
-    bool v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
-    if (v2)
-        snprintf(dir, len, "/sys/fs/cgroup/stakeout-test-%d", (int)getpid());
-    else
-        snprintf(dir, len, "/sys/fs/cgroup/%s/stakeout-test-%d", controller, (int)getpid());
-    if (mkdir(dir, 0755) == -1) {
-        if (getenv("CI"))
-            cr_assert_fail("cannot create a %s cgroup in CI: %s", controller, strerror(errno));
-        cr_skip_test("cannot create a %s cgroup: %s", controller, strerror(errno));
-    }
-    return v2;
-}
-
-static void cgroup_set(const char *dir, const char *name, const char *value)
-{
-    char file[192];
-    snprintf(file, sizeof file, "%s/%s", dir, name);
-    cr_assert(write_file(file, value), "cannot write '%s' to %s", value, file);
-}
-
-static void cgroup_join(const char *dir, int pid)
-{
-    char text[32];
-    snprintf(text, sizeof text, "%d", pid);
-    cgroup_set(dir, "cgroup.procs", text);
-}
-
 Test(sampler, target_near_its_cgroup_memory_limit_is_skipped_with_a_note)
 {
     char dir[128];
@@ -632,7 +591,7 @@ Test(sampler, target_near_its_cgroup_memory_limit_is_skipped_with_a_note)
     }
     assert_untouched(c.pid);
     child_stop(&c);
-    rmdir(dir);
+    cgroup_remove(dir);
 }
 
 /* A thread throttled by its CPU quota takes its stop only when its next
@@ -657,7 +616,7 @@ Test(sampler, throttled_target_is_sampled_late_and_left_untouched)
     struct profile *p = capture_ok(c.pid, (struct cap_args){PROFILE_TYPE_CPU, 99, 3000, 1.0});
     assert_untouched(c.pid);
     child_stop(&c);
-    rmdir(dir);
+    cgroup_remove(dir);
     cr_expect(has_note(p, "taken late"), "no sample was taken late");
     /* Waiting up to 20 ms and giving up left samples out and made the
      * governor cut the rate; taken late, about 3 come per 100 ms period
@@ -714,7 +673,7 @@ Test(sampler, threads_asleep_in_d_at_the_end_are_released_when_they_wake)
 {
     char dir[128];
     if (cgroup_make("freezer", dir, sizeof dir)) {
-        rmdir(dir);
+        cgroup_remove(dir);
         if (getenv("CI"))
             cr_assert_fail("no cgroup v1 freezer (one thread cannot be frozen alone in v2)");
         cr_skip_test("no cgroup v1 freezer: one thread cannot be frozen alone in v2");
@@ -761,7 +720,7 @@ Test(sampler, threads_asleep_in_d_at_the_end_are_released_when_they_wake)
     cr_assert_neq(thread_state(c.pid, vforker), 'D', "vfork-0 still waits for its child");
     assert_untouched(c.pid); /* a stop left pending: traced and 't' at once */
     child_stop(&c);
-    rmdir(dir);
+    cgroup_remove(dir);
 }
 
 Test(sampler, cpu_mode_counts_idle_threads_wall_mode_samples_them)

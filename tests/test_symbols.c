@@ -5,9 +5,14 @@
  * whose binary is deleted and whose path names another file in ours. The
  * targets print the addresses of their functions, which are the truth the
  * names are checked against. Also: demangling, perf map text, the cache,
- * and garbage ELF files. */
+ * garbage ELF files, and the cache's memory budget: its accounting, its
+ * evictions, its notes, the peak memory of reads it refuses (VmHWM), and
+ * `stakeout record` of a target with a 3M-line perf map in a 128 MiB
+ * memory cgroup. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+
+#include <jansson.h>
 
 #include <dirent.h>
 #include <elf.h>
@@ -21,10 +26,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "membudget.h"
 #include "perfmap.h"
 #include "procparse.h"
 #include "profile.h"
+#include "support/cgroup.h"
 #include "support/child.h"
+#include "support/spawn.h"
 #include "symbols.h"
 #include "symtab.h"
 
@@ -214,7 +222,7 @@ Test(symbols, perf_map_lines_fed_in_pieces_are_found)
                        "4000 10\n"
                        "1010 20 later_wins\n"
                        "5000 8 last_without_newline";
-    struct perfmap *m = perfmap_new();
+    struct perfmap *m = perfmap_new(NULL);
     /* one byte at a time: every line is cut somewhere */
     for (size_t i = 0; text[i]; i++)
         perfmap_feed(m, text + i, 1);
@@ -236,7 +244,7 @@ Test(symbols, perf_map_lines_fed_in_pieces_are_found)
 
 Test(symbols, perf_map_overlong_lines_and_noise_are_skipped)
 {
-    struct perfmap *m = perfmap_new();
+    struct perfmap *m = perfmap_new(NULL);
     char *big = malloc(3 * PERFMAP_MAX_LINE);
     memset(big, 'a', 3 * PERFMAP_MAX_LINE);
     memcpy(big, "6000 10 ", 8);
@@ -727,7 +735,7 @@ Test(symbols, garbage_and_truncated_elf_files_never_crash, .timeout = 60)
     size_t parsed = 0, rejected = 0;
 
     cr_assert_geq(fd, 0);
-    cr_assert_eq(symtab_read_mem(orig, n, &valid, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(symtab_read_mem(orig, n, NULL, &valid, err, sizeof err), 0, "%s", err);
     cr_assert(symtab_has_full(valid));
     cr_assert_gt(symtab_count(valid), 5);
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)orig;
@@ -770,17 +778,17 @@ Test(symbols, garbage_and_truncated_elf_files_never_crash, .timeout = 60)
         cr_assert_eq(pwrite(fd, buf, len, 0), (ssize_t)len);
 
         t = NULL;
-        if (symtab_read_fd(fd, &t, err, sizeof err) == 0) {
+        if (symtab_read_fd(fd, NULL, &t, err, sizeof err) == 0) {
             parsed++;
             probe(t, &seed);
             symtab_free(t);
         } else {
             rejected++;
         }
-        if (symtab_build_id_fd(fd, id, sizeof id) == 0)
+        if (symtab_build_id_fd(fd, NULL, id, sizeof id) == 0)
             cr_assert_lt(strlen(id), sizeof id);
         t = NULL;
-        if (symtab_read_mem(buf, len, &t, err, sizeof err) == 0) {
+        if (symtab_read_mem(buf, len, NULL, &t, err, sizeof err) == 0) {
             probe(t, &seed);
             symtab_free(t);
         }
@@ -798,4 +806,473 @@ Test(symbols, garbage_and_truncated_elf_files_never_crash, .timeout = 60)
     unlink(path);
     free(buf);
     free(orig);
+}
+
+/* ---- the memory budget ------------------------------------------------------- */
+
+#define MIB (1024 * 1024)
+
+#ifdef __SANITIZE_ADDRESS__
+/* The budget tests measure this process's peak resident memory. ASan's
+ * quarantine keeps freed blocks resident (256 MiB by default), so it would
+ * measure the sanitizer rather than the code: keep it small here. */
+const char *__asan_default_options(void) __attribute__((used));
+const char *__asan_default_options(void)
+{
+    return "quarantine_size_mb=1";
+}
+#endif
+
+/* A peak of this process's resident memory, in KiB, from /proc/self/status. */
+static long status_kib(const char *field)
+{
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    FILE *f = fopen("/proc/self/status", "re");
+    cr_assert_not_null(f);
+    while (v < 0 && fgets(line, sizeof line, f)) {
+        if (strncmp(line, field, n) == 0 && line[n] == ':')
+            v = strtol(line + n + 1, NULL, 10);
+    }
+    fclose(f);
+    cr_assert_geq(v, 0, "no %s in /proc/self/status", field);
+    return v;
+}
+
+/* Restart VmHWM from the current RSS (clear_refs 5), and return that RSS. */
+static long peak_restart(void)
+{
+    int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0, "clear_refs: %s", strerror(errno));
+    cr_assert_eq(write(fd, "5", 1), 1, "clear_refs: %s", strerror(errno));
+    close(fd);
+    return status_kib("VmRSS");
+}
+
+/* How far VmHWM went above rss (KiB) since peak_restart. */
+static long peak_growth_mib(long rss)
+{
+    return (status_kib("VmHWM") - rss) / 1024;
+}
+
+/* A shared object with nsyms sized function symbols, all named "f", of 16
+ * bytes each from address 0x1000, one segment loading the whole file at
+ * address 0, and no build-id: its .symtab takes 24 bytes a symbol, which a
+ * reader must hold twice or more. */
+static void write_elf_with_symbols(int fd, size_t nsyms)
+{
+    const uint64_t strtab_off = 0x1000, symtab_off = 0x1008;
+    const uint64_t symtab_size = (nsyms + 1) * sizeof(Elf64_Sym);
+    Elf64_Ehdr eh = {.e_type = ET_DYN, .e_machine = EM_X86_64, .e_version = EV_CURRENT};
+    Elf64_Phdr ph = {.p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_align = 0x1000};
+    Elf64_Shdr sh[4] = {
+        [1] = {.sh_type = SHT_NOBITS,
+               .sh_flags = SHF_ALLOC | SHF_EXECINSTR,
+               .sh_addr = 0x1000,
+               .sh_size = nsyms * 16},
+        [2] = {.sh_type = SHT_SYMTAB,
+               .sh_offset = symtab_off,
+               .sh_size = symtab_size,
+               .sh_link = 3,
+               .sh_info = 1,
+               .sh_addralign = 8,
+               .sh_entsize = sizeof(Elf64_Sym)},
+        [3] = {.sh_type = SHT_STRTAB, .sh_offset = strtab_off, .sh_size = 3},
+    };
+    static Elf64_Sym chunk[4096];
+
+    memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = ELFCLASS64;
+    eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    eh.e_ident[EI_VERSION] = EV_CURRENT;
+    eh.e_ehsize = sizeof eh;
+    eh.e_phoff = sizeof eh;
+    eh.e_phentsize = sizeof ph;
+    eh.e_phnum = 1;
+    eh.e_shoff = symtab_off + symtab_size;
+    eh.e_shentsize = sizeof sh[0];
+    eh.e_shnum = 4;
+    ph.p_filesz = ph.p_memsz = eh.e_shoff + sizeof sh; /* file offset = address */
+    cr_assert_eq(ftruncate(fd, 0), 0);
+    cr_assert_eq(pwrite(fd, &eh, sizeof eh, 0), (ssize_t)sizeof eh);
+    cr_assert_eq(pwrite(fd, &ph, sizeof ph, sizeof eh), (ssize_t)sizeof ph);
+    cr_assert_eq(pwrite(fd, "\0f\0", 3, (off_t)strtab_off), 3);
+    for (size_t i = 0; i <= nsyms; i += 4096) {
+        size_t n = nsyms + 1 - i < 4096 ? nsyms + 1 - i : 4096;
+        for (size_t k = 0; k < n; k++) {
+            size_t at = i + k;
+            chunk[k] = (Elf64_Sym){0};
+            if (at > 0)
+                chunk[k] = (Elf64_Sym){.st_name = 1,
+                                       .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC),
+                                       .st_shndx = 1,
+                                       .st_value = 0x1000 + (at - 1) * 16,
+                                       .st_size = 16};
+        }
+        off_t off = (off_t)(symtab_off + i * sizeof(Elf64_Sym));
+        cr_assert_eq(pwrite(fd, chunk, n * sizeof chunk[0], off), (ssize_t)(n * sizeof chunk[0]));
+    }
+    cr_assert_eq(pwrite(fd, sh, sizeof sh, (off_t)eh.e_shoff), (ssize_t)sizeof sh);
+}
+
+/* Files a test made in /tmp, removed by its .fini (remove_made) also when an
+ * assertion ends the test early. */
+static char made_files[4][64];
+
+static void made(const char *path)
+{
+    for (size_t i = 0; i < sizeof made_files / sizeof made_files[0]; i++) {
+        if (!made_files[i][0]) {
+            snprintf(made_files[i], sizeof made_files[i], "%s", path);
+            return;
+        }
+    }
+    cr_assert_fail("more than 4 files made");
+}
+
+static void remove_made(void)
+{
+    for (size_t i = 0; i < sizeof made_files / sizeof made_files[0]; i++) {
+        if (made_files[i][0] && unlink(made_files[i]) == -1 && errno != ENOENT)
+            fprintf(stderr, "cannot remove %s: %s\n", made_files[i], strerror(errno));
+        made_files[i][0] = '\0';
+    }
+}
+
+/* /tmp/perf-PID.map with n lines "BASE+i*0x100 40 NAME_i" of a JIT named
+ * name, after what the file holds when append. */
+static void write_perf_map(int pid, uint64_t base, size_t n, const char *name, bool append)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/perf-%d.map", pid);
+    FILE *f = fopen(path, append ? "ae" : "we");
+    cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+    if (!append)
+        made(path);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_gt(fprintf(f, "%llx 40 %s_%zu /srv/app/routes.js:%zu\n",
+                             (unsigned long long)(base + i * 0x100), name, i, i),
+                     0);
+    cr_assert_eq(fclose(f), 0);
+}
+
+static const char *note_with(const struct profile *p, const char *text)
+{
+    for (size_t i = 0; i < p->nnotes; i++) {
+        if (strstr(p->notes[i], text))
+            return p->notes[i];
+    }
+    return NULL;
+}
+
+Test(symbols, perf_map_over_its_budget_keeps_what_fits_and_names_nothing_a_later_line_may_cover)
+{
+    struct membudget b;
+    membudget_init(&b, 64 * 1024, NULL, NULL);
+    struct perfmap *m = perfmap_new(&b);
+    char line[128];
+    const uint64_t base = 0x100000;
+
+    for (size_t i = 0; i < 20000; i++) {
+        int n = snprintf(line, sizeof line, "%llx 40 fn_%05zu\n",
+                         (unsigned long long)(base + i * 0x100), i);
+        perfmap_feed(m, line, (size_t)n);
+        cr_assert_leq(b.used, b.limit, "over the budget after line %zu", i);
+    }
+    perfmap_sort(m);
+    bool by_budget = false;
+    size_t kept = perfmap_count(m);
+    cr_assert(kept > 100 && kept < 20000, "%zu lines kept", kept);
+    cr_assert_eq(perfmap_dropped(m, &by_budget), 20000 - kept);
+    cr_assert(by_budget);
+    cr_assert_eq(perfmap_bytes(m), b.used, "the map holds what it took");
+    cr_assert_leq(b.peak, b.limit);
+
+    snprintf(line, sizeof line, "fn_%05zu", kept - 1);
+    cr_assert_str_eq(perfmap_lookup(m, base + 5 * 0x100 + 3), "fn_00005");
+    cr_assert_str_eq(perfmap_lookup(m, base + (kept - 1) * 0x100), line);
+    cr_assert_null(perfmap_lookup(m, base + kept * 0x100), "a dropped line");
+    cr_assert_null(perfmap_lookup(m, base + 19999 * 0x100 + 1));
+
+    /* The JIT reuses the memory of fn_00005: that later line is dropped too,
+     * and fn_00005's name may be stale there now, so nothing is named from
+     * there on. Below it the kept names are still right. */
+    perfmap_feed(m, "100500 10 reused\n", 17);
+    perfmap_sort(m);
+    cr_assert_null(perfmap_lookup(m, base + 5 * 0x100 + 3));
+    cr_assert_null(perfmap_lookup(m, base + 6 * 0x100 + 3));
+    cr_assert_str_eq(perfmap_lookup(m, base + 4 * 0x100 + 3), "fn_00004");
+    cr_assert_eq(perfmap_dropped(m, NULL), 20000 - kept + 1);
+
+    perfmap_free(m);
+    cr_assert_eq(b.used, 0, "%llu bytes not given back", (unsigned long long)b.used);
+}
+
+Test(symbols, perf_map_without_a_budget_keeps_every_line)
+{
+    struct perfmap *m = perfmap_new(NULL);
+    char line[64];
+    for (size_t i = 0; i < 20000; i++) {
+        int n = snprintf(line, sizeof line, "%zx 40 fn_%05zu\n", 0x100000 + i * 0x100, i);
+        perfmap_feed(m, line, (size_t)n);
+    }
+    perfmap_sort(m);
+    cr_assert_eq(perfmap_count(m), 20000);
+    cr_assert_eq(perfmap_dropped(m, NULL), 0);
+    cr_assert_str_eq(perfmap_lookup(m, 0x100000 + 19999 * 0x100 + 1), "fn_19999");
+    perfmap_free(m);
+}
+
+/* Budgets that refuse at different points: libelf's copy of the .symtab
+ * (48 MiB) does not fit 4 MiB; in 80 MiB it does, and the table's own
+ * array and the sort's scratch do not. */
+ParameterizedTestParameters(symbols,
+                            symbol_table_larger_than_the_budget_is_refused_before_it_is_read)
+{
+    static unsigned budgets_mib[] = {4, 80};
+    return cr_make_param_array(unsigned, budgets_mib, 2);
+}
+
+ParameterizedTest(unsigned *mib, symbols,
+                  symbol_table_larger_than_the_budget_is_refused_before_it_is_read, .timeout = 60,
+                  .fini = remove_made)
+{
+    char path[] = "/tmp/symbig.XXXXXX", err[128] = "", id[160];
+    int fd = mkstemp(path);
+    struct symtab *t = NULL;
+    struct membudget b;
+    const size_t nsyms = 2u << 20;
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(unlink(path), 0, "read through fd only");
+    write_elf_with_symbols(fd, nsyms);
+    membudget_init(&b, (uint64_t)*mib * MIB, NULL, NULL);
+
+    long rss = peak_restart();
+    cr_assert_eq(symtab_read_fd(fd, &b, &t, err, sizeof err), -ENOBUFS, "%s", err);
+    long grew = peak_growth_mib(rss);
+    cr_log_info("budget %u MiB: refused (%s), peak grew %ld MiB", *mib, err, grew);
+    cr_assert_null(t);
+    cr_assert(strstr(err, "memory budget"), "%s", err);
+    cr_assert_leq(grew, *mib + 4, "the refused read went %ld MiB up, budget %u MiB", grew, *mib);
+    cr_assert_eq(b.used, 0, "%llu bytes not given back", (unsigned long long)b.used);
+    cr_assert_leq(b.peak, b.limit);
+    cr_assert_eq(symtab_build_id_fd(fd, &b, id, sizeof id), -ENOENT, "it has no build-id");
+
+    /* Control: the same read without a budget does go that high - the
+     * measure above would have seen it. */
+    rss = peak_restart();
+    cr_assert_eq(symtab_read_fd(fd, NULL, &t, err, sizeof err), 0, "%s", err);
+    grew = peak_growth_mib(rss);
+    cr_assert_gt(grew, 90, "an unbounded read grew only %ld MiB", grew);
+    cr_assert_eq(symtab_count(t), nsyms);
+    cr_assert_str_eq(symtab_lookup(t, 0x1000 + 12345 * 16 + 3, NULL), "f");
+    symtab_free(t);
+
+    /* With room it is read whole, and what it holds is all given back. */
+    t = NULL;
+    membudget_init(&b, 512ull * MIB, NULL, NULL);
+    cr_assert_eq(symtab_read_fd(fd, &b, &t, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(symtab_count(t), nsyms);
+    cr_assert_eq(symtab_bytes(t), b.used);
+    cr_assert_geq(b.used, nsyms * 16, "the table holds its symbols");
+    cr_assert_gt(b.peak, b.used + nsyms * 24, "libelf's copy of .symtab was counted");
+    symtab_free(t);
+    cr_assert_eq(b.used, 0);
+
+    close(fd);
+}
+
+Test(symbols, snapshots_evict_other_processes_least_recently_used_first_within_the_budget,
+     .timeout = 90, .fini = remove_made)
+{
+    char *argv[] = {target_path("symtarget"), NULL};
+    const uint64_t jit = 0x10000000; /* no object is mapped there */
+    struct target a, b;
+    struct symcache *c = symcache_new();
+    struct profile *pa = profile_new(PROFILE_TYPE_CPU, 99);
+    struct profile *pb = profile_new(PROFILE_TYPE_CPU, 99);
+    struct profile *pa2 = profile_new(PROFILE_TYPE_CPU, 99);
+    char want[64];
+
+    target_start(&a, argv);
+    target_start(&b, argv);
+    int pid_a = a.ch.pid, pid_b = b.ch.pid;
+    write_perf_map(pid_a, jit, 20000, "jit_a", false);
+    write_perf_map(pid_b, jit, 20000, "jit_b", false);
+
+    cr_assert_eq(symbols_snapshot(c, a.ch.pid, pa), 0);
+    uint64_t alone = symcache_bytes(c);
+    size_t parses = symcache_parses(c);
+    cr_assert_null(note_with(pa, "perf map"), "%s", note_with(pa, "perf map"));
+    cr_assert_gt(alone, 1 * MIB, "20000 perf map lines and the objects");
+
+    /* Room for one process's perf map, not for two: B's snapshot evicts
+     * what A's left, and B is named whole. */
+    uint64_t limit = alone * 3 / 2;
+    symcache_set_max_bytes(c, limit);
+    cr_assert_eq(symcache_evictions(c), 0);
+    cr_assert_eq(symbols_snapshot(c, b.ch.pid, pb), 0);
+    cr_assert_geq(symcache_evictions(c), 1, "nothing was evicted");
+    cr_assert_leq(symcache_peak_bytes(c), limit);
+    cr_assert_leq(symcache_bytes(c), limit);
+    cr_assert_eq(symcache_parses(c), parses, "B's objects, in use, were evicted and read again");
+    cr_assert_eq(pb->nnotes, 0, "%s", pb->nnotes ? pb->notes[0] : "");
+
+    uint64_t exported = target_value(&a, "sym_exported");
+    sample(pa, jit + 5 * 0x100 + 1, exported + 1);
+    sample(pb, jit + 7 * 0x100 + 1, target_value(&b, "sym_exported") + 1);
+    cr_assert_eq(symbols_resolve(c, pb), 2);
+    cr_assert_str_eq(name_at(pb, jit + 7 * 0x100 + 1), "jit_b_7 /srv/app/routes.js:7");
+    /* A's record went, with its perf map; its ELF objects are found by
+     * build-id */
+    cr_assert_eq(symbols_resolve(c, pa), 1);
+    cr_assert_str_eq(name_at(pa, exported + 1), "sym_exported");
+    cr_assert_str_neq(name_at(pa, jit + 5 * 0x100 + 1), "jit_a_5 /srv/app/routes.js:5");
+
+    /* A map larger than the whole budget keeps what fits, and says so. */
+    write_perf_map(pid_a, jit + 20000 * 0x100, 200000, "jit_more", true);
+    cr_assert_eq(symbols_snapshot(c, pid_a, pa2), 0);
+    cr_assert_leq(symcache_peak_bytes(c), limit);
+    const char *note = note_with(pa2, "lines not kept");
+    cr_assert_not_null(note, "no note about the perf map");
+    cr_log_info("%s", note);
+    cr_assert(strstr(note, "symbol_cache_max_bytes"), "%s", note);
+    cr_assert(strstr(note, "/tmp/perf-"), "%s", note);
+    sample(pa2, jit + 3 * 0x100 + 1, 0);
+    sample(pa2, jit + 219999 * 0x100 + 1, 0);
+    cr_assert_eq(symbols_resolve(c, pa2), 1);
+    cr_assert_str_eq(name_at(pa2, jit + 3 * 0x100 + 1), "jit_a_3 /srv/app/routes.js:3");
+    snprintf(want, sizeof want, "0x%llx", (unsigned long long)(jit + 219999 * 0x100 + 1));
+    cr_assert_str_eq(name_at(pa2, jit + 219999 * 0x100 + 1), want, "a dropped line named a frame");
+
+    child_stop(&a.ch);
+    child_stop(&b.ch);
+    profile_free(pa);
+    profile_free(pb);
+    profile_free(pa2);
+    symcache_free(c);
+}
+
+Test(symbols, object_too_large_for_the_budget_is_skipped_with_a_note, .timeout = 90,
+     .fini = remove_made)
+{
+    char big[] = "/tmp/symbig.XXXXXX";
+    int fd = mkstemp(big);
+    cr_assert_geq(fd, 0);
+    made(big);
+    write_elf_with_symbols(fd, 2u << 20); /* about 150 MiB to read whole */
+    close(fd);
+    char *argv[] = {target_path("symtarget"), "--map", big, NULL};
+    struct target t;
+    struct symcache *c = symcache_new();
+    struct profile *p = profile_new(PROFILE_TYPE_CPU, 99);
+    char label[128];
+
+    target_start(&t, argv);
+    uint64_t mapped = target_value(&t, "mapped");
+    uint64_t exported = target_value(&t, "sym_exported");
+    long rss = peak_restart();
+    cr_assert_eq(symbols_snapshot(c, t.ch.pid, p), 0);
+    long grew = peak_growth_mib(rss);
+    cr_log_info("snapshot with a 2M-symbol object: peak grew %ld MiB", grew);
+    cr_assert_leq(grew, 64 + 8, "the snapshot went %ld MiB up for a 64 MiB budget", grew);
+    cr_assert_leq(symcache_peak_bytes(c), symcache_max_bytes(c));
+    const char *note = note_with(p, "not read");
+    cr_assert_not_null(note, "no note about the object");
+    cr_log_info("%s", note);
+    cr_assert(strstr(note, "1 of "), "%s", note);
+    cr_assert(strstr(note, "do not fit symbol_cache_max_bytes (64MiB)"), "%s", note);
+    cr_assert(strstr(note, big), "%s", note);
+
+    sample(p, mapped + 0x10, exported + 1);
+    cr_assert_eq(symbols_resolve(c, p), 1, "the other objects are named");
+    cr_assert_str_eq(name_at(p, exported + 1), "sym_exported");
+    snprintf(label, sizeof label, "%s+0x10", strrchr(big, '/') + 1);
+    cr_assert_str_eq(name_at(p, mapped + 0x10), label);
+
+    /* not remembered as unreadable: with room, the next snapshot reads it */
+    symcache_set_max_bytes(c, 512ull * MIB);
+    struct profile *q = profile_new(PROFILE_TYPE_CPU, 99);
+    cr_assert_eq(symbols_snapshot(c, t.ch.pid, q), 0);
+    cr_assert_null(note_with(q, "not read"), "%s", note_with(q, "not read"));
+    child_stop(&t.ch);
+    sample(q, mapped + 0x1000 + 0x20, 0);
+    cr_assert_eq(symbols_resolve(c, q), 1);
+    cr_assert_str_eq(name_at(q, mapped + 0x1000 + 0x20), "f");
+
+    profile_free(p);
+    profile_free(q);
+    symcache_free(c);
+}
+
+/* The issue's case: a target whose perf map has 3 million lines (180 MB),
+ * profiled by `stakeout record` in a cgroup limited to 128 MiB, as the
+ * deploy files limit stakeout. Without the budget the map alone needs some
+ * 300 MB and stakeout is OOM-killed before it writes anything. */
+Test(symbols, record_of_a_3m_line_perf_map_completes_under_a_128mib_limit, .timeout = 300,
+     .fini = remove_made)
+{
+    char dir[128], out[] = "/tmp/stakeout-perfmap-XXXXXX.json", script[512], pid[16];
+    bool v2 = cgroup_make("memory", dir, sizeof dir);
+    cgroup_set(dir, v2 ? "memory.max" : "memory.limit_in_bytes", "134217728");
+    if (!v2 && access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) == 0)
+        cgroup_set(dir, "memory.memsw.limit_in_bytes", "134217728"); /* no swap either */
+
+    char *argv[] = {target_path("symtarget"), NULL};
+    struct target t;
+    target_start(&t, argv);
+    int target_pid = t.ch.pid;
+    write_perf_map(target_pid, 0x10000000, 3000000, "LazyCompile:*handler", false);
+
+    int fd = mkstemps(out, 5);
+    cr_assert_geq(fd, 0);
+    made(out);
+    close(fd);
+    snprintf(pid, sizeof pid, "%d", target_pid);
+    /* the shell joins the cgroup and becomes stakeout: it is limited from
+     * its first allocation */
+    snprintf(script, sizeof script, "echo $$ > %s/cgroup.procs && exec \"$0\" \"$@\"", dir);
+    char *args[] = {"/bin/sh", "-c", script, (char *)spawn_stakeout_bin(),
+                    "record",  "-p", pid,    "--mode",
+                    "wall",    "-d", "1s",   "-q",
+                    "-o",      out,  NULL};
+    /* ASan keeps freed blocks in a quarantine, 256 MiB by default: a
+     * sanitized build would be measured with it */
+    char asan[512];
+    snprintf(asan, sizeof asan, "ASAN_OPTIONS=%s%squarantine_size_mb=8",
+             getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "",
+             getenv("ASAN_OPTIONS") ? ":" : "");
+    char *env[] = {asan, NULL};
+    struct spawn_result r;
+    cr_assert_eq(spawn_capture(args, env, 240000, &r), 0);
+    unsigned long long peak =
+        cgroup_value(dir, v2 ? "memory.peak" : "memory.max_usage_in_bytes", NULL);
+    unsigned long long kills = v2 ? cgroup_value(dir, "memory.events", "oom_kill")
+                                  : cgroup_value(dir, "memory.oom_control", "oom_kill");
+    cr_log_info("record: status %d, cgroup peak %llu MiB, oom kills %llu", r.status, peak >> 20,
+                kills);
+    child_stop(&t.ch);
+    cgroup_remove(dir);
+
+    cr_assert_not(r.timed_out, "stakeout record did not finish in 240 s");
+    cr_assert_eq(kills, 0, "stakeout was OOM-killed (status %d)", r.status);
+    cr_assert_eq(r.status, 0, "stakeout record failed (status %d): %s", r.status, r.err);
+    json_error_t jerr;
+    json_t *j = json_load_file(out, 0, &jerr);
+    cr_assert_not_null(j, "%s: %s", out, jerr.text);
+    json_t *notes = json_object_get(j, "notes");
+    const char *note = NULL;
+    for (size_t i = 0; i < json_array_size(notes) && !note; i++) {
+        const char *n = json_string_value(json_array_get(notes, i));
+        if (n && strstr(n, "lines not kept"))
+            note = n;
+    }
+    cr_assert_not_null(note, "the profile does not say the perf map was cut");
+    cr_log_info("%s", note);
+    cr_assert(strstr(note, "symbol_cache_max_bytes (64MiB)"), "%s", note);
+    cr_assert_gt(json_integer_value(json_object_get(j, "samples")), 0, "nothing was sampled");
+    json_decref(j);
+    spawn_result_fini(&r);
 }

@@ -1,7 +1,7 @@
 /* tests/targets/symtarget.c - a process with functions of known names, for
  * the symbolizer tests (PIE, linked with libsymlib.so).
  *
- *   symtarget [--jit] [--unlink-self]
+ *   symtarget [--jit] [--unlink-self] [--map FILE]
  *
  * Calls its functions once, then prints "NAME ADDRESS" lines (%p): pid (its
  * pid, in decimal), sym_exported (also in .dynsym), sym_static_work (only in
@@ -13,11 +13,15 @@
  * --jit maps an anonymous executable page, names it "jit_fake_function" in
  * /tmp/perf-PID.map as Node's --perf-basic-prof would, and prints "jit ADDR".
  * --unlink-self deletes its own executable once running, so the file is
- * reachable only through /proc/PID/map_files. */
+ * reachable only through /proc/PID/map_files.
+ * --map FILE maps FILE readable and executable, as a library would be (its
+ * code is never run), and prints "mapped ADDR". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int symlib_compute(int x);
@@ -75,9 +79,23 @@ static void *make_jit(void)
     return code;
 }
 
+static void *map_file(const char *path)
+{
+    struct stat st;
+    void *at = MAP_FAILED;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) == 0 && st.st_size > 0)
+        at = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+    close(fd);
+    return at == MAP_FAILED ? NULL : at;
+}
+
 int main(int argc, char **argv)
 {
-    void *jit = NULL;
+    void *jit = NULL, *mapped = NULL;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--jit") == 0) {
@@ -96,8 +114,14 @@ int main(int argc, char **argv)
                 perror("symtarget: unlink");
                 return 1;
             }
+        } else if (strcmp(argv[i], "--map") == 0 && i + 1 < argc) {
+            mapped = map_file(argv[++i]);
+            if (!mapped) {
+                perror("symtarget: map");
+                return 1;
+            }
         } else {
-            fprintf(stderr, "usage: symtarget [--jit] [--unlink-self]\n");
+            fprintf(stderr, "usage: symtarget [--jit] [--unlink-self] [--map FILE]\n");
             return 2;
         }
     }
@@ -110,5 +134,7 @@ int main(int argc, char **argv)
     printf("symlib_compute %p\n", (void *)symlib_compute);
     if (jit)
         printf("jit %p\n", jit);
+    if (mapped)
+        printf("mapped %p\n", mapped);
     sym_tail_caller();
 }
