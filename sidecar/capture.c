@@ -40,7 +40,7 @@ struct job {
     uint64_t symbol_cache_max_bytes; /* the config's when the job was made */
     /* what came of it */
     struct profile *profile;      /* owned until handed over */
-    char failure[256];
+    char failure[512];
     int64_t start_mono_ns, end_mono_ns;
     char *bufs[4];                /* owned: rendered outputs */
     size_t lens[4];

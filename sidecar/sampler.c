@@ -128,15 +128,18 @@ struct capture {
     uint64_t ips[SAMPLER_MAX_FRAMES];
 };
 
-/* TracerPid of a process or thread, -1 when it cannot be read. */
+/* TracerPid of a process or thread, or a negative errno when its status
+ * cannot be read (-ENOENT: gone; -EMFILE and the like: we cannot tell). */
 static int tracer_of(int pid, int tid)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
     ssize_t n = fsread(path, buf, sizeof buf);
+    if (n < 0)
+        return (int)n;
     struct proc_status st;
-    if (n < 0 || procparse_status(buf, (size_t)n, &st) < 0)
-        return -1;
+    if (procparse_status(buf, (size_t)n, &st) < 0)
+        return -EINVAL;
     return st.tracer_pid;
 }
 
@@ -574,11 +577,14 @@ static int attach_all(struct capture *c, char *err, size_t errlen)
     char path[64];
     size_t eperm = 0, traced = 0;
     int other_tracer = 0;
+    int list_err = 0;
     snprintf(path, sizeof path, "/proc/%d/task", c->pid);
     for (int pass = 0; pass < ATTACH_PASSES; pass++) {
         DIR *d = opendir(path);
-        if (!d)
+        if (!d) {
+            list_err = errno;
             break;
+        }
         size_t added = 0;
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
@@ -635,6 +641,10 @@ static int attach_all(struct capture *c, char *err, size_t errlen)
                    "target, or CAP_SYS_PTRACE (and Yama ptrace_scope allowing it)",
                    c->pid);
         return -EPERM;
+    }
+    if (list_err && list_err != ENOENT) {
+        errbuf_set(err, errlen, "cannot list %s: %s", path, strerror(list_err));
+        return -list_err;
     }
     errbuf_set(err, errlen, "pid %d is gone", c->pid);
     return -ESRCH;
@@ -1074,10 +1084,15 @@ static int capture_run(const struct sampler_opts *o, struct profile **out, char 
         c.rng = 1;
 
     int leader_tracer = tracer_of(o->pid, o->pid);
-    if (leader_tracer < 0) {
-        errbuf_set(err, errlen, "pid %d does not exist (or /proc/%d is not readable)", o->pid,
-                   o->pid);
+    if (leader_tracer == -ENOENT || leader_tracer == -ESRCH) {
+        errbuf_set(err, errlen, "pid %d does not exist", o->pid);
         return -ESRCH;
+    }
+    if (leader_tracer < 0) {
+        /* out of descriptors, no access to /proc: not a reason to think it gone */
+        errbuf_set(err, errlen, "cannot read /proc/%d/status: %s", o->pid,
+                   strerror(-leader_tracer));
+        return leader_tracer;
     }
     if (leader_tracer > 0) {
         errbuf_set(err, errlen, "pid %d is already traced by pid %d (a debugger?); not attaching",
