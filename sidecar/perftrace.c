@@ -551,7 +551,8 @@ size_t perftrace_poll(struct perftrace *t, int timeout_ms, bool final, perftrace
         poll(t->pfd, t->nrings, timeout_ms); /* EINTR: read what is there */
     for (size_t i = 0; i < t->nrings; i++)
         read_ring(t, &t->rings[i]);
-    qsort(t->recs, t->nrecs, sizeof *t->recs, by_time);
+    if (t->nrecs > 1)
+        qsort(t->recs, t->nrecs, sizeof *t->recs, by_time);
     uint64_t upto = final ? UINT64_MAX : (uint64_t)(clock_mono_ns() - SETTLE_NS);
     size_t done = 0, handed = 0;
     while (done < t->nrecs && t->recs[done].time <= upto) {
