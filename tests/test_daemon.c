@@ -57,6 +57,7 @@
 
 #include "support/child.h"
 #include "support/spawn.h"
+#include "support/tracefs.h"
 
 #define TOKEN "daemon-test-token-0123456789"
 #define POLL_MS 500 /* poll_interval of every rules file here */
@@ -809,6 +810,7 @@ static void assert_context(const json_t *a, int pid)
 
 Test(daemon, demo_anomalies_each_yield_one_alert_with_the_culprit, .timeout = 150)
 {
+    support_tracefs_require(); /* the leak's memory profile, by tracepoints */
     start_receiver();
     write_rules(demo_rules, 60);
     start_daemon();
