@@ -205,10 +205,16 @@ static void emit(struct alerter *a, struct alert_input *ai, const struct capture
     ai->redact = a->redact;
 
     char oerr[256];
-    if (!a->spool && open_spool(a->cfg, &a->spool, oerr, sizeof oerr) != 0) {
-        slog(SLOG_ERROR, "no spool: the alert is lost", "id", ai->id, "target", target, "error",
-             oerr, NULL);
-        return;
+    if (!a->spool) {
+        /* a reload lost it (see alerter_set_config): take it back, and delivery */
+        if (open_spool(a->cfg, &a->spool, oerr, sizeof oerr) != 0) {
+            slog(SLOG_ERROR, "no spool: the alert is lost", "id", ai->id, "target", target,
+                 "error", oerr, NULL);
+            return;
+        }
+        if (start_delivery(a, a->cfg, oerr, sizeof oerr) != 0)
+            slog(SLOG_ERROR, "cannot start delivery: bundles stay in the spool", "error", oerr,
+                 NULL);
     }
     json_t *b = bundle_build(ai);
     int rc = spool_put(a->spool, ai->id, b, files, n, ai->created_wall_ns, err, sizeof err);
