@@ -17,8 +17,11 @@
 
 #define CONTEXT_BEFORE_NS (300LL * 1000000000LL) /* history before the event in an alert */
 
+/* The last scheduled capture of a target, one per kind: a memory profile
+ * is compared with a memory profile, a CPU one with a CPU one. */
 struct baseline {
     char target[64];
+    bool memory;
     struct profile *profile;       /* owned */
     char build_id[129];
 };
@@ -148,10 +151,10 @@ out:
     return rc;
 }
 
-static struct baseline *baseline_of(struct alerter *a, const char *target)
+static struct baseline *baseline_of(struct alerter *a, const char *target, bool memory)
 {
     for (size_t i = 0; i < a->nbaselines; i++) {
-        if (strcmp(a->baselines[i].target, target) == 0)
+        if (strcmp(a->baselines[i].target, target) == 0 && a->baselines[i].memory == memory)
             return &a->baselines[i];
     }
     return NULL;
@@ -281,7 +284,8 @@ void alerter_event(struct alerter *a, const struct config *cfg, const struct ins
     ai.during = during;
     fill_logs(a, &ai, in->target, logs, 16);
 
-    struct baseline *base = baseline_of(a, t->name);
+    bool memory = ai.profile && ai.profile->type == PROFILE_TYPE_MEMORY;
+    struct baseline *base = baseline_of(a, t->name, memory);
     if (base && ai.kind != ALERT_BASELINE) {
         ai.baseline = base->profile;
         ai.binary_changed = base->build_id[0] && in->meta.build_id[0] &&
@@ -296,6 +300,7 @@ void alerter_event(struct alerter *a, const struct config *cfg, const struct ins
             base = &a->baselines[a->nbaselines++];
             memset(base, 0, sizeof *base);
             snprintf(base->target, sizeof base->target, "%s", t->name);
+            base->memory = memory;
         }
         profile_free(base->profile);
         base->profile = cap->profile;
