@@ -7,7 +7,8 @@ set -euo pipefail
 
 # Build: compiler, CMake, pkg-config and the -dev packages found with pkg-config.
 # Tests: Criterion, clang's libFuzzer runtime, Go's pprof (golang-go) to read our
-# pprof output back, yamllint for the manifests, procps/util-linux for test targets.
+# pprof output back, yamllint for the manifests, procps/util-linux for test targets,
+# capsh (libcap2-bin) to run a memory capture without the perf capabilities.
 # Benchmarks: linux-perf (the sampler is measured against perf record).
 PACKAGES=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
@@ -15,7 +16,7 @@ PACKAGES=(
     libpcre2-dev zlib1g-dev libssl-dev libjansson-dev libprotobuf-c-dev
     protobuf-c-compiler libmicrohttpd-dev libcap-dev libelf-dev libdw-dev
     libiberty-dev
-    golang-go yamllint procps util-linux python3 python3-yaml python3-jsonschema
+    golang-go yamllint procps util-linux libcap2-bin python3 python3-yaml python3-jsonschema
     curl ca-certificates linux-perf
 )
 

@@ -15,6 +15,7 @@
 #include "flamegraph.h"
 #include "folded.h"
 #include "memcapture.h"
+#include "memptrace.h"
 #include "pprof.h"
 #include "profile.h"
 #include "profsum.h"
@@ -98,7 +99,8 @@ static void usage(FILE *out)
             "  -f, --format FMT        pprof, folded, svg or json; default: from FILE's\n"
             "                          extension (.pb.gz, .folded, .svg, .json)\n"
             "      --max-stopped PCT   share of time the target may spend stopped before the\n"
-            "                          rate is lowered (default 1)\n"
+            "                          rate is lowered (default 1); memory by ptrace: of each\n"
+            "                          500 ms, before the capture ends (default 5)\n"
             "  -q, --quiet             no progress and no summary\n"
             "  -h, --help              show this help\n"
             "\n"
@@ -447,6 +449,9 @@ static void memory_summary(const struct profile *p, FILE *out)
     if (m && m->rss_after)
         fprintf(out, "  resident: %s before, %s after\n", bytes_text(m->rss_before).s,
                 bytes_text(m->rss_after).s);
+    if (m && strcmp(m->method, "ptrace") == 0)
+        fprintf(out, "  stopped: at most %.2f%% of a %lld ms window (a thread of the target)\n",
+                m->stopped_share * 100, MEMPTRACE_WINDOW_NS / 1000000);
     for (size_t i = 0; i < p->nnotes; i++)
         fprintf(out, "  note: %s\n", p->notes[i]);
     struct prof_func_share top[RECORD_TOP];
@@ -584,7 +589,8 @@ int cmd_record(int argc, char **argv)
         struct memcapture_opts mo = {
             .pid = a.pid, .duration_ns = a.duration_ns, .method = a.method,
             .stop = &stop_requested, .progress = show ? show_progress : NULL,
-            .progress_ctx = &pr, .symbols = sc,
+            .progress_ctx = &pr, .symbols = sc, .max_stopped = a.max_stopped,
+            .target_status = child > 0 ? &child_status : NULL,
         };
         rc = memcapture_run(&mo, &p, err, sizeof err);
         if (rc == 0)

@@ -3,7 +3,9 @@
  * Shape, each step undone in reverse on every path:
  *   1. smaps of the target (the mappings before; reserves and the break
  *      seed the ledger); symbols_snapshot;
- *   2. the unwinder (stackwalk_new), the method's events (perftrace_open);
+ *   2. the unwinder (stackwalk_new), the method's events (perftrace_open;
+ *      when refused and the method is auto, or when asked, ptrace:
+ *      memptrace_run attaches, runs and detaches in 3);
  *   3. until the end, the stop flag or the target's exit or exec: hand
  *      each call to the ledger (memcall.h), unwinding the stack of those
  *      that can grow memory;
@@ -16,6 +18,7 @@
 #include "fsread.h"
 #include "memcall.h"
 #include "memledger.h"
+#include "memptrace.h"
 #include "perftrace.h"
 #include "sampler.h"
 #include "smaps.h"
@@ -342,6 +345,23 @@ static void run_tracepoints(struct mcap *m, struct perftrace *t)
                      (unsigned long long)st.lost);
 }
 
+/* The calls by system-call stops: memptrace attaches, hands each call to
+ * on_event, and detaches; its notes go into the profile. */
+static int run_ptrace(struct mcap *m, char *err, size_t errlen)
+{
+    const struct memcapture_opts *o = m->o;
+    struct memptrace_opts po = {.pid = o->pid, .duration_ns = o->duration_ns,
+                                .max_stopped = o->max_stopped, .stop = o->stop,
+                                .progress = o->progress, .progress_ctx = o->progress_ctx,
+                                .target_status = o->target_status, .fn = on_event, .ctx = m};
+    struct memptrace_stats st;
+    int rc = memptrace_run(&po, m->p, &st, err, errlen);
+    if (rc < 0)
+        return rc;
+    profile_memory(m->p)->stopped_share = st.stopped_share;
+    return 0;
+}
+
 static int check_opts(const struct memcapture_opts *o, char *err, size_t errlen)
 {
     if (o->pid <= 0) {
@@ -356,6 +376,10 @@ static int check_opts(const struct memcapture_opts *o, char *err, size_t errlen)
         errbuf_set(err, errlen, "stakeout cannot profile itself");
         return -EINVAL;
     }
+    if (!(o->max_stopped >= 0 && o->max_stopped <= 1)) {
+        errbuf_set(err, errlen, "the share of time stopped must be within 0..1");
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -365,11 +389,6 @@ int memcapture_run(const struct memcapture_opts *o, struct profile **out, char *
     int rc = check_opts(o, err, errlen);
     if (rc < 0)
         return rc;
-    if (o->method == MEMCAPTURE_PTRACE) {
-        errbuf_set(err, errlen,
-                   "the ptrace method of memory capture is not available in this version");
-        return -ENOTSUP;
-    }
     struct mcap m = {.o = o};
     struct smaps before = {0}, after = {0};
     struct perftrace *t = NULL;
@@ -389,22 +408,45 @@ int memcapture_run(const struct memcapture_opts *o, struct profile **out, char *
     rc = stackwalk_new(o->pid, &m.sw, err, errlen);
     if (rc < 0)
         goto out;
-    rc = perftrace_open(o->pid, &t, why, sizeof why);
-    if (rc < 0) {
-        /* MEMCAPTURE_AUTO would take the ptrace method here, once it exists */
-        errbuf_set(err, errlen, "memory capture by tracepoints is not possible: %s", why);
-        if (rc != -ESRCH)
-            rc = -ENOTSUP;
-        goto out;
+    enum memcapture_method method = o->method;
+    if (method != MEMCAPTURE_PTRACE) {
+        rc = perftrace_open(o->pid, &t, why, sizeof why);
+        if (rc < 0 && (method == MEMCAPTURE_TRACEPOINT || rc == -ESRCH)) {
+            errbuf_set(err, errlen, "memory capture by tracepoints is not possible: %s", why);
+            if (rc != -ESRCH)
+                rc = -ENOTSUP;
+            goto out;
+        }
+        method = rc < 0 ? MEMCAPTURE_PTRACE : MEMCAPTURE_TRACEPOINT;
+        if (rc < 0)
+            profile_note(m.p,
+                         "syscall tracepoints not used (%s): calls seen by ptrace instead, "
+                         "which stops the target at every system call",
+                         why);
     }
     struct prof_memory *pm = profile_memory(m.p);
-    snprintf(pm->method, sizeof pm->method, "%s", memcapture_method_name(MEMCAPTURE_TRACEPOINT));
+    snprintf(pm->method, sizeof pm->method, "%s", memcapture_method_name(method));
     m.p->start_wall_ns = clock_wall_ns();
     m.p->start_mono_ns = clock_mono_ns();
-    run_tracepoints(&m, t);
+    if (method == MEMCAPTURE_TRACEPOINT) {
+        run_tracepoints(&m, t);
+        perftrace_close(t);
+        t = NULL;
+    } else {
+        char perr[512];
+        rc = run_ptrace(&m, perr, sizeof perr);
+        if (rc < 0 && o->method == MEMCAPTURE_AUTO)
+            errbuf_set(err, errlen,
+                       "memory capture is not possible here: by tracepoints: %s; by ptrace: %s",
+                       why, perr);
+        else if (rc < 0)
+            errbuf_set(err, errlen, "memory capture by ptrace is not possible: %s", perr);
+        if (rc == -EPERM && o->method == MEMCAPTURE_AUTO)
+            rc = -ENOTSUP; /* neither method is allowed; -EBUSY, -ESRCH say more */
+        if (rc < 0)
+            goto out;
+    }
     m.p->duration_ns = clock_mono_ns() - m.p->start_mono_ns;
-    perftrace_close(t);
-    t = NULL;
 
     set_held(&m);
     struct memledger_stats ls;

@@ -13,7 +13,10 @@
  * methods, the best available first:
  *   tracepoint: the kernel's syscall tracepoints through perf_event_open
  *     (perftrace.h); the target is never stopped;
- *   ptrace: system-call stops of every thread (not in this version).
+ *   ptrace: system-call stops of every thread (memptrace.h): every system
+ *     call of the target stops the thread that makes it, so a governor
+ *     bounds the share of time its threads spend stopped and ends the
+ *     capture early when the budget is spent.
  * Nothing allocated before the capture is seen; the smaps growth and the
  * RSS history say the whole trend. */
 #ifndef STAKEOUT_MEMCAPTURE_H
@@ -43,12 +46,20 @@ struct memcapture_opts {
     void (*progress)(void *ctx, int64_t elapsed_ns, uint64_t calls); /* may be NULL */
     void *progress_ctx;
     struct symcache *symbols;      /* may be NULL: snapshots before and after, as sampler.h */
+    double max_stopped;            /* ptrace: share of each window a thread may be stopped;
+                                      0: MEMPTRACE_DEFAULT_MAX_STOPPED */
+    int *target_status;            /* may be NULL: ptrace, as sampler.h */
 };
 
 /* Capture. On success returns 0 and *out owns a new profile (possibly
- * short, with notes saying why). Returns a negative errno with a message
- * in err when nothing could be captured: -ESRCH when the target is gone,
- * -ENOTSUP when no method is allowed here (err says why for each). */
+ * short, with notes saying why; MEMCAPTURE_AUTO notes why it took ptrace).
+ * Returns a negative errno with a message in err when nothing could be
+ * captured: -ESRCH when the target is gone, -ENOTSUP when no method is
+ * allowed here (err says why for each), -EBUSY when ptrace was to be used
+ * and another tracer holds the target, -EPERM when ptrace was asked for
+ * and is not allowed. Runs as
+ * sampler_capture does (sampler.h) with ptrace: SIGCHLD and
+ * TRACEE_TIMER_SIGNAL are held while it runs. */
 int memcapture_run(const struct memcapture_opts *o, struct profile **out, char *err,
                    size_t errlen) __attribute__((warn_unused_result));
 

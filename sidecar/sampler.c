@@ -21,9 +21,10 @@
  * resumes them: PTRACE_SEIZE never sent a SIGSTOP, and without
  * PTRACE_O_EXITKILL nothing is killed.
  *
- * Threads are kept as an array of pointers: an event handler may add a
- * thread (clone) or drop one (exit) while a caller holds another's pointer;
- * callers look a thread up by tid again after anything that waits. */
+ * The thread table, the events of the tracees, attach and detach are
+ * tracee.h's, shared with the memory capture by ptrace; what is here is
+ * the sampling. Look a thread up by tid again after anything that waits:
+ * an event handler may add a thread (clone) or drop one (exit). */
 #include "sampler.h"
 
 #include "cgroup.h"
@@ -33,21 +34,18 @@
 #include "procparse.h"
 #include "stackwalk.h"
 #include "symbols.h"
+#include "tracee.h"
 #include "xalloc.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,29 +53,19 @@
 #define SEIZE_OPTIONS                                                                             \
     (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC)
 #define STOP_LATE_NS (2LL * 1000000LL)           /* a running thread stops in microseconds */
-#define DETACH_TIMEOUT_NS (3LL * 1000000000LL)   /* for all threads together */
-#define NAP_NS (1000000LL)                        /* longest sleep of a polling wait */
 #define STOP_SPIN_NS (150LL * 1000LL)             /* see spin_for_stop */
 #define CHECK_INTERVAL_NS (200LL * 1000000LL)    /* tracer, cgroup memory */
 #define GOVERNOR_WINDOW_NS (500LL * 1000000LL)
 #define DEFAULT_DSTATE_NS (1000LL * 1000000LL)
 #define DEFAULT_MEM_PCT 95.0
-#define ATTACH_PASSES 16
-#define SAMPLER_NICE (-10)                        /* during a capture, when allowed */
-#define SAMPLER_TIMER_SIGNAL (SIGRTMAX - 1)        /* see sampler.h */
 
+/* A traced thread (tracee.h's part first) and what sampling keeps of it. */
 struct thr {
-    int tid;
-    int stat_fd;                   /* /proc/PID/task/TID/stat, -1: read by path (see add_thr) */
-    bool started;                  /* running under us (a new clone: after its first stop) */
-    bool stopped;                  /* in a ptrace-stop we have not ended yet */
-    bool group_stop;               /* that stop is job control: resume with PTRACE_LISTEN */
-    bool interrupted;              /* PTRACE_INTERRUPT sent, its stop not seen yet */
-    bool late;                     /* that interrupt is a sample's: take it at the stop */
+    struct tracee_thread tt;
+    int stat_fd;                   /* /proc/PID/task/TID/stat, -1: read by path (see on_added) */
+    bool late;                     /* an interrupt is a sample's: take it at the stop */
     int64_t late_tick_ns;          /* the tick it belongs to */
     bool named;
-    int pending_sig;               /* signal-delivery-stop: the signal to pass on */
-    char state;                    /* from stat at the last tick */
     uint64_t ticks;                /* utime + stime at the last tick */
     uint64_t cpu_acc;              /* ticks since its last sample: the CPU-mode rank */
     int64_t d_since;               /* first tick of its current D state, 0 */
@@ -89,20 +77,9 @@ struct capture {
     struct profile *p;             /* owned until returned */
     struct stackwalk *sw;          /* owned */
     int pid;
-    pid_t self;
-    sigset_t chld;
+    struct tracee_set ts;          /* the threads, and what the target did */
 
-    struct thr **thr;              /* owned, with every element */
-    size_t nthr, cap;
-    int *forks;                    /* auto-attached children of forks, to detach */
-    size_t nforks;
-    int *skipped;                  /* tids that could not be attached */
-    size_t nskipped;
-    int *early;                    /* fork children detached before their fork event */
-    size_t nearly;
-
-    bool gone, execed, forked, abort;
-    int fork_child;
+    bool abort;
     char abort_why[160];
 
     unsigned rate;
@@ -115,10 +92,7 @@ struct capture {
     int64_t max_stop_ns;
     uint64_t dstate_skips, late_samples;
 
-    bool have_timer;               /* bounds the blocking wait for a stop */
-    bool timer_armed;
-    timer_t timer;
-    struct sigaction timer_old;
+    bool timer_armed;              /* the tracee timer bounds the blocking wait for a stop */
 
     bool have_cgroup;
     struct cgroup_loc cg;
@@ -128,37 +102,12 @@ struct capture {
     uint64_t ips[SAMPLER_MAX_FRAMES];
 };
 
-/* TracerPid of a process or thread, or a negative errno when its status
- * cannot be read (-ENOENT: gone; -EMFILE and the like: we cannot tell). */
-static int tracer_of(int pid, int tid)
-{
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
-    ssize_t n = fsread(path, buf, sizeof buf);
-    if (n < 0)
-        return (int)n;
-    struct proc_status st;
-    if (procparse_status(buf, (size_t)n, &st) < 0)
-        return -EINVAL;
-    return st.tracer_pid;
-}
-
-/* ---- the thread table ---- */
-
-static bool is_zombie(const struct thr *t)
-{
-    return t->state == 'Z' || t->state == 'X';
-}
-
-
 static struct thr *find_thr(struct capture *c, int tid)
 {
-    for (size_t i = 0; i < c->nthr; i++) {
-        if (c->thr[i]->tid == tid)
-            return c->thr[i];
-    }
-    return NULL;
+    return (struct thr *)tracee_find(&c->ts, tid);
 }
+
+/* ---- the thread table's hooks ---- */
 
 /* Stat descriptors kept open for a capture: reading one again is a pread,
  * where a thread without one costs an open and a close at each tick. Enough
@@ -166,314 +115,70 @@ static struct thr *find_thr(struct capture *c, int tid)
  * take the descriptors the daemon needs (polls, HTTP, deliveries). */
 #define STAT_FDS_MAX 128
 
-static struct thr *add_thr(struct capture *c, int tid, bool started)
+static void on_added(void *ctx, struct tracee_thread *tt)
 {
-    if (c->nthr == c->cap) {
-        c->cap = c->cap ? c->cap * 2 : 16;
-        c->thr = xreallocarray(c->thr, c->cap, sizeof *c->thr);
-    }
-    struct thr *t = xcalloc(1, sizeof *t);
-    t->tid = tid;
-    t->started = started;
-    t->state = '?';
+    struct capture *c = ctx;
+    struct thr *t = (struct thr *)tt;
     t->stat_fd = -1;
     /* Only while the table is small: every open descriptor belongs to a
      * thread in the table, so at most STAT_FDS_MAX are ever open, however
      * threads come and go. A failed open (the limit) is read by path too. */
-    if (c->nthr < STAT_FDS_MAX) {
+    if (c->ts.nthr <= STAT_FDS_MAX) {
         char path[64];
-        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", c->pid, tid);
+        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", c->pid, tt->tid);
         t->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
     }
-    c->thr[c->nthr++] = t;
-    return t;
 }
 
-static void drop_thr(struct capture *c, int tid)
+static void on_dropped(void *ctx, struct tracee_thread *tt)
 {
-    for (size_t i = 0; i < c->nthr; i++) {
-        struct thr *t = c->thr[i];
-        if (t->tid != tid)
-            continue;
-        if (t->stat_fd >= 0)
-            close(t->stat_fd);
-        stackwalk_thread_free(t->swt);
-        free(t);
-        c->thr[i] = c->thr[--c->nthr];
-        return;
-    }
+    (void)ctx;
+    struct thr *t = (struct thr *)tt;
+    if (t->stat_fd >= 0)
+        close(t->stat_fd);
+    stackwalk_thread_free(t->swt);
+    t->swt = NULL;
 }
 
-static bool list_has(const int *v, size_t n, int x)
+static void drain(struct capture *c)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] == x)
-            return true;
-    }
-    return false;
+    tracee_drain(&c->ts, true);
 }
 
-static void list_add(int **v, size_t *n, int x)
+static void nap(struct capture *c, int64_t deadline)
 {
-    if (list_has(*v, *n, x))
-        return;
-    *v = xreallocarray(*v, *n + 1, sizeof **v);
-    (*v)[(*n)++] = x;
-}
-
-static void list_del(int *v, size_t *n, int x)
-{
-    for (size_t i = 0; i < *n; i++) {
-        if (v[i] == x) {
-            v[i] = v[--*n];
-            return;
-        }
-    }
+    tracee_nap(&c->ts, deadline);
 }
 
 /* ---- tracee events ---- */
 
-static void resume(struct thr *t)
-{
-    if (!t->stopped)
-        return;
-    if (t->group_stop)
-        ptrace(PTRACE_LISTEN, t->tid, NULL, NULL); /* someone stopped it: it stays stopped */
-    else
-        ptrace(PTRACE_CONT, t->tid, NULL, (void *)(long)t->pending_sig);
-    /* ESRCH: it died meanwhile; its exit is collected by a wait */
-    t->stopped = false;
-    t->group_stop = false;
-    t->pending_sig = 0;
-}
-
-static bool is_target_thread(const struct capture *c, int tid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task/%d", c->pid, tid);
-    return access(path, F_OK) == 0;
-}
-
-/* Record what waitpid said about tid. A thread left stopped here is resumed
- * (or detached) by the caller: the sampling path may want it stopped. */
-static void on_status(struct capture *c, int tid, int status)
-{
-    struct thr *t = find_thr(c, tid);
-    if (WIFEXITED(status) || WIFSIGNALED(status)) {
-        if (tid == c->pid) {
-            c->gone = true;
-            if (c->o->target_status)
-                *c->o->target_status = status;
-        }
-        if (t)
-            drop_thr(c, tid);
-        list_del(c->forks, &c->nforks, tid);
-        return;
-    }
-    if (!WIFSTOPPED(status))
-        return;
-    int sig = WSTOPSIG(status), event = status >> 16;
-    if (!t) {
-        if (!list_has(c->forks, c->nforks, tid) && is_target_thread(c, tid)) {
-            t = add_thr(c, tid, false); /* a new thread whose clone event is still queued */
-        } else {
-            /* a fork's child in its first stop: it is not ours to trace */
-            ptrace(PTRACE_DETACH, tid, NULL, NULL);
-            list_del(c->forks, &c->nforks, tid);
-            list_add(&c->early, &c->nearly, tid); /* its fork event may still come */
-            return;
-        }
-    }
-    t->stopped = true;
-    t->group_stop = false;
-    t->pending_sig = 0;
-    /* Any ptrace-stop ends a pending PTRACE_INTERRUPT: the kernel clears
-     * the STOP trap at every trap (ptrace_stop: "any trap clears pending
-     * STOP trap"). Waiting on for the interrupt's own stop after a clone
-     * event would wait for a stop that never comes. */
-    t->interrupted = false;
-    unsigned long msg = 0;
-    switch (event) {
-    case PTRACE_EVENT_CLONE:
-        if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg) == 0 && !find_thr(c, (int)msg))
-            add_thr(c, (int)msg, false);
-        break;
-    case PTRACE_EVENT_FORK:
-    case PTRACE_EVENT_VFORK:
-        if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg) == 0) {
-            c->forked = true;
-            c->fork_child = (int)msg;
-            if (!list_has(c->early, c->nearly, (int)msg))
-                list_add(&c->forks, &c->nforks, (int)msg);
-        }
-        break;
-    case PTRACE_EVENT_EXEC:
-        c->execed = true;
-        break;
-    case PTRACE_EVENT_STOP:
-        /* our interrupt, or a new thread's first stop, or job control */
-        t->group_stop = sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
-        t->started = true;
-        break;
-    case 0:
-        t->pending_sig = sig; /* a signal on its way to the target: passed on at resume */
-        break;
-    default:
-        break;
-    }
-}
-
-static bool relevant(struct capture *c, int pid)
-{
-    if (find_thr(c, pid) || list_has(c->forks, c->nforks, pid) || is_target_thread(c, pid))
-        return true;
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    ssize_t n = fsread(path, buf, sizeof buf);
-    struct proc_status st;
-    return n > 0 && procparse_status(buf, (size_t)n, &st) == 0 && st.tracer_pid == c->self;
-}
-
 static void take_sample(struct capture *c, struct thr *t, int64_t t_ns, int64_t since_ns);
 
 /* Resume t, or, when it stopped for a sample taken late, take it (which
- * resumes it). */
-static void resume_or_sample(struct capture *c, struct thr *t)
+ * resumes it). The tracee hook for stops collected by a drain. */
+static void on_stopped(void *ctx, struct tracee_thread *tt)
 {
-    if (t->late && t->stopped && !t->interrupted) {
+    struct capture *c = ctx;
+    struct thr *t = (struct thr *)tt;
+    if (t->late && tt->stopped && !tt->interrupted) {
         t->late = false;
-        if (!t->group_stop && !c->execed) { /* after an exec the stack is another program's */
+        if (!tt->group_stop && !c->ts.execed) { /* after an exec the stack is another program's */
             c->late_samples++;
             take_sample(c, t, t->late_tick_ns, clock_mono_ns());
             return;
         }
     }
-    resume(t);
+    tracee_resume(&c->ts, tt);
 }
 
-/* Collect one event of tid, if any; true when there was one. */
-static bool poll_one(struct capture *c, int tid, bool resume_it)
-{
-    int st;
-    pid_t r;
-    do
-        r = waitpid(tid, &st, __WALL | WNOHANG);
-    while (r == -1 && errno == EINTR);
-    if (r == tid) {
-        on_status(c, tid, st);
-        struct thr *t = find_thr(c, tid);
-        if (t && resume_it)
-            resume_or_sample(c, t);
-        return true;
-    }
-    if (r == -1 && errno == ECHILD) {
-        /* not traced by us any more: gone through an exec of another thread */
-        if (find_thr(c, tid)) {
-            drop_thr(c, tid);
-            if (tid == c->pid)
-                c->gone = true;
-        }
-        list_del(c->forks, &c->nforks, tid);
-    }
-    return false;
-}
-
-/* Handle every event pending for our tracees, resuming whatever stopped
- * when resume_all is set (else leaving it stopped for the caller: the
- * detach). A WNOWAIT peek first, so a child of the caller that is not ours
- * stays for the caller to reap; when one is in the way, ask each tracee. */
-static void drain_events(struct capture *c, bool resume_all)
-{
-    for (int guard = 0; guard < 100000; guard++) {
-        siginfo_t si;
-        memset(&si, 0, sizeof si);
-        if (waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WNOHANG | WNOWAIT | __WALL) == -1) {
-            if (errno == EINTR)
-                continue;
-            return; /* ECHILD: nothing at all to wait for */
-        }
-        if (si.si_pid == 0)
-            return;
-        if (!relevant(c, si.si_pid)) {
-            for (size_t i = 0; i < c->nthr;) {
-                int tid = c->thr[i]->tid;
-                poll_one(c, tid, resume_all);
-                if (i < c->nthr && c->thr[i]->tid == tid)
-                    i++;
-            }
-            for (size_t i = 0; i < c->nforks; i++)
-                poll_one(c, c->forks[i], false);
-            return;
-        }
-        if (!poll_one(c, si.si_pid, resume_all))
-            return;
-    }
-}
-
-static void drain(struct capture *c)
-{
-    drain_events(c, true);
-}
-
-/* Sleep until deadline or a tracee event, whichever comes first. */
-static void wait_event(struct capture *c, int64_t deadline)
-{
-    int64_t left = deadline - clock_mono_ns();
-    if (left <= 0)
-        return;
-    struct timespec ts = {.tv_sec = left / 1000000000LL, .tv_nsec = left % 1000000000LL};
-    sigtimedwait(&c->chld, NULL, &ts); /* SIGCHLD, a timeout, or EINTR from a stop signal */
-}
-
-static void on_timer(int sig)
-{
-    (void)sig; /* only to end a blocking waitpid with EINTR */
-}
-
-/* A timer signal for this thread, so that waiting for a stop can
- * block in waitpid (the stop reaches us directly, tens of microseconds
- * sooner than through SIGCHLD) and still give up on a thread that went
- * into uninterruptible sleep. Without it, waits poll with SIGCHLD. */
-static void timer_setup(struct capture *c)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_timer;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SAMPLER_TIMER_SIGNAL, &sa, &c->timer_old) == -1)
-        return;
-    struct sigevent sev;
-    memset(&sev, 0, sizeof sev);
-    sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = SAMPLER_TIMER_SIGNAL;
-    sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
-    if (timer_create(CLOCK_MONOTONIC, &sev, &c->timer) == -1) {
-        sigaction(SAMPLER_TIMER_SIGNAL, &c->timer_old, NULL);
-        return;
-    }
-    c->have_timer = true;
-}
-
-static void timer_teardown(struct capture *c)
-{
-    if (!c->have_timer)
-        return;
-    timer_delete(c->timer);
-    sigaction(SAMPLER_TIMER_SIGNAL, &c->timer_old, NULL);
-    c->have_timer = false;
-}
-
-/* Arm the timer to fire in ns (0 disarms). It repeats every NAP_NS after
- * that: an expiry that lands while we are not blocked in waitpid (handling
- * another stop of the thread) interrupts nothing, and a one-shot timer
- * would leave the next waitpid blocked for as long as the thread runs. */
+/* Arm the timer to fire in ns (0 disarms). It repeats every
+ * TRACEE_NAP_NS after that: an expiry that lands while we are not blocked
+ * in waitpid (handling another stop of the thread) interrupts nothing, and
+ * a one-shot timer would leave the next waitpid blocked for as long as the
+ * thread runs. */
 static void timer_arm(struct capture *c, int64_t ns)
 {
-    struct itimerspec it = {.it_value = {.tv_sec = ns / 1000000000LL,
-                                         .tv_nsec = ns % 1000000000LL}};
-    if (ns > 0)
-        it.it_interval.tv_nsec = NAP_NS;
-    timer_settime(c->timer, 0, &it, NULL);
+    tracee_timer_arm(&c->ts, ns, TRACEE_NAP_NS);
 }
 
 static void disarm(struct capture *c)
@@ -482,15 +187,6 @@ static void disarm(struct capture *c)
         timer_arm(c, 0);
         c->timer_armed = false;
     }
-}
-
-/* wait_event for loops that poll one thread: SIGCHLD goes to the process,
- * and when the capture runs on a worker thread another thread may take it,
- * so never sleep more than a millisecond on it. */
-static void nap(struct capture *c, int64_t deadline)
-{
-    int64_t soon = clock_mono_ns() + NAP_NS;
-    wait_event(c, deadline < soon ? deadline : soon);
 }
 
 /* A running thread takes PTRACE_INTERRUPT within microseconds. Blocking
@@ -505,7 +201,7 @@ static void spin_for_stop(struct capture *c, int tid)
         int st;
         pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
         if (r == tid) {
-            on_status(c, tid, st);
+            tracee_on_status(&c->ts, tid, st);
             return;
         }
         if (r != 0)
@@ -521,7 +217,7 @@ static void spin_for_stop(struct capture *c, int tid)
 static bool wait_stop(struct capture *c, int tid, int64_t deadline)
 {
     spin_for_stop(c, tid);
-    if (c->have_timer) {
+    if (c->ts.have_timer) {
         bool own = !c->timer_armed; /* sample_one arms it before the interrupt */
         if (own) {
             int64_t left = deadline - clock_mono_ns();
@@ -532,20 +228,20 @@ static bool wait_stop(struct capture *c, int tid, int64_t deadline)
             struct thr *t = find_thr(c, tid);
             if (!t)
                 break;
-            if (t->stopped) {
+            if (t->tt.stopped) {
                 stopped = true;
                 break;
             }
             int st;
             pid_t r = waitpid(tid, &st, __WALL);
             if (r == tid) {
-                on_status(c, tid, st);
+                tracee_on_status(&c->ts, tid, st);
                 continue;
             }
             if (r == -1 && errno == EINTR && clock_mono_ns() < deadline)
                 continue;
             if (r == -1 && errno == ECHILD)
-                poll_one(c, tid, false); /* gone: drops it */
+                tracee_poll_one(&c->ts, tid, false); /* gone: drops it */
             break;
         }
         if (own)
@@ -556,9 +252,9 @@ static bool wait_stop(struct capture *c, int tid, int64_t deadline)
         struct thr *t = find_thr(c, tid);
         if (!t)
             return false;
-        if (t->stopped)
+        if (t->tt.stopped)
             return true;
-        if (poll_one(c, tid, false))
+        if (tracee_poll_one(&c->ts, tid, false))
             continue;
         if (!find_thr(c, tid))
             return false;
@@ -568,147 +264,6 @@ static bool wait_stop(struct capture *c, int tid, int64_t deadline)
     }
 }
 
-/* ---- attach ---- */
-
-/* Seize every thread listed in /proc/PID/task, again until a pass finds no
- * new one (threads start while we attach). */
-static int attach_all(struct capture *c, char *err, size_t errlen)
-{
-    char path[64];
-    size_t eperm = 0, traced = 0;
-    int other_tracer = 0;
-    int list_err = 0;
-    snprintf(path, sizeof path, "/proc/%d/task", c->pid);
-    for (int pass = 0; pass < ATTACH_PASSES; pass++) {
-        DIR *d = opendir(path);
-        if (!d) {
-            list_err = errno;
-            break;
-        }
-        size_t added = 0;
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            char *end;
-            long v = strtol(e->d_name, &end, 10);
-            if (*end != '\0' || v <= 0 || v > INT_MAX)
-                continue;
-            int tid = (int)v;
-            if (find_thr(c, tid) || list_has(c->skipped, c->nskipped, tid))
-                continue;
-            if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)SEIZE_OPTIONS) == 0) {
-                add_thr(c, tid, true);
-                added++;
-                continue;
-            }
-            int saved = errno;
-            if (saved == ESRCH)
-                continue; /* exited meanwhile */
-            int tracer = tracer_of(c->pid, tid);
-            if (tracer == c->self) {
-                add_thr(c, tid, false); /* followed by TRACECLONE already */
-                continue;
-            }
-            if (tracer > 0) {
-                traced++;
-                other_tracer = tracer;
-            } else {
-                eperm++;
-            }
-            list_add(&c->skipped, &c->nskipped, tid);
-        }
-        closedir(d);
-        drain(c);
-        if (added == 0)
-            break;
-    }
-    if (c->nthr > 0 && !c->gone) {
-        c->p->threads_skipped = (uint32_t)(eperm + traced);
-        if (traced)
-            profile_note(c->p, "%zu thread(s) skipped: already traced by pid %d (a debugger?)",
-                         traced, other_tracer);
-        if (eperm)
-            profile_note(c->p, "%zu thread(s) skipped: no permission to trace them", eperm);
-        return 0;
-    }
-    if (traced) {
-        errbuf_set(err, errlen, "pid %d is already traced by pid %d (a debugger?); not attaching",
-                   c->pid, other_tracer);
-        return -EBUSY;
-    }
-    if (eperm) {
-        errbuf_set(err, errlen,
-                   "no permission to trace pid %d: ptrace needs the same user and a dumpable "
-                   "target, or CAP_SYS_PTRACE (and Yama ptrace_scope allowing it)",
-                   c->pid);
-        return -EPERM;
-    }
-    if (list_err && list_err != ENOENT) {
-        errbuf_set(err, errlen, "cannot list %s: %s", path, strerror(list_err));
-        return -list_err;
-    }
-    errbuf_set(err, errlen, "pid %d is gone", c->pid);
-    return -ESRCH;
-}
-
-/* ---- detach ---- */
-
-/* Stop each remaining thread and detach it, handing back a signal it was
- * about to receive. A group-stopped thread stays stopped: someone else
- * stopped it. New threads cloned meanwhile are in the list and go too.
- * Every thread is asked to stop first and each is detached as its stop
- * comes: one that does not stop (uninterruptible sleep) must not keep the
- * others waiting past the deadline, and so stopped. What is still traced
- * at the deadline is released when the capture's thread exits (see
- * sampler_capture). */
-static void detach_all(struct capture *c)
-{
-    int64_t deadline = clock_mono_ns() + DETACH_TIMEOUT_NS;
-    for (;;) {
-        size_t waiting = 0;
-        for (size_t i = 0; i < c->nthr;) {
-            struct thr *t = c->thr[i];
-            if (t->stopped) {
-                int sig = t->group_stop ? 0 : t->pending_sig;
-                ptrace(PTRACE_DETACH, t->tid, NULL, (void *)(long)sig);
-                drop_thr(c, t->tid); /* moves the last one here */
-                continue;
-            }
-            /* a zombie leader waits for its group: its exit is reported later */
-            if (!is_zombie(t) && !t->interrupted) {
-                if (ptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL) == 0 || errno == ESRCH)
-                    t->interrupted = true; /* ESRCH: exiting; a wait collects it */
-            }
-            waiting += !is_zombie(t) && t->interrupted;
-            i++;
-        }
-        if (waiting == 0 || clock_mono_ns() >= deadline)
-            break;
-        nap(c, deadline);
-        drain_events(c, false);
-    }
-    for (size_t i = 0; i < c->nforks; i++) {
-        int child = c->forks[i], st;
-        int64_t until = clock_mono_ns() + 100LL * 1000000LL;
-        while (clock_mono_ns() < until) {
-            pid_t r = waitpid(child, &st, __WALL | WNOHANG);
-            if (r == child || (r == -1 && errno != EINTR))
-                break;
-            nap(c, until);
-        }
-        ptrace(PTRACE_DETACH, child, NULL, NULL);
-    }
-    c->nforks = 0;
-    size_t stuck = 0;
-    for (size_t i = 0; i < c->nthr; i++)
-        stuck += !is_zombie(c->thr[i]);
-    if (stuck)
-        profile_note(c->p,
-                     "%zu thread(s) did not stop to be detached within %llds (uninterruptible "
-                     "sleep): released when the capture ended, they run on once they wake",
-                     stuck, (long long)(DETACH_TIMEOUT_NS / 1000000000LL));
-    while (c->nthr > 0)
-        drop_thr(c, c->thr[0]->tid);
-}
 
 /* ---- ticks ---- */
 
@@ -725,7 +280,7 @@ static bool read_thread_stat(struct capture *c, struct thr *t)
         while (n == -1 && errno == EINTR);
     } else {
         char path[64];
-        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", c->pid, t->tid);
+        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", c->pid, t->tt.tid);
         n = fsread(path, buf, sizeof buf);
     }
     struct proc_stat st;
@@ -735,20 +290,20 @@ static bool read_thread_stat(struct capture *c, struct thr *t)
     if (ticks > t->ticks)
         t->cpu_acc += ticks - t->ticks;
     t->ticks = ticks;
-    t->state = st.state;
+    t->tt.state = st.state;
     return true;
 }
 
 static void name_thread(struct capture *c, struct thr *t)
 {
     char path[64], buf[64];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/comm", c->pid, t->tid);
+    snprintf(path, sizeof path, "/proc/%d/task/%d/comm", c->pid, t->tt.tid);
     ssize_t n = fsread(path, buf, sizeof buf);
     if (n <= 0)
         return;
     while (n > 0 && buf[n - 1] == '\n')
         buf[--n] = '\0';
-    profile_thread_name(c->p, t->tid, buf);
+    profile_thread_name(c->p, t->tt.tid, buf);
     t->named = true;
 }
 
@@ -762,9 +317,9 @@ static void name_thread(struct capture *c, struct thr *t)
 static void take_sample(struct capture *c, struct thr *t, int64_t t_ns, int64_t since_ns)
 {
     if (!t->swt)
-        t->swt = stackwalk_thread_new(c->sw, t->tid);
+        t->swt = stackwalk_thread_new(c->sw, t->tt.tid);
     bool snapped = stackwalk_snapshot(c->sw, t->swt) == 0;
-    resume(t);
+    tracee_resume(&c->ts, &t->tt);
     int64_t stop_ns = clock_mono_ns() - since_ns;
     c->p->stopped_ns += stop_ns;
     c->win_stopped_ns += stop_ns;
@@ -776,7 +331,7 @@ static void take_sample(struct capture *c, struct thr *t, int64_t t_ns, int64_t 
     /* the thread runs again: the unwind works on the copy of its stack */
     uint32_t n = snapped ? stackwalk_unwind(c->sw, t->swt, c->ips, SAMPLER_MAX_FRAMES) : 0;
     /* n == 0 is kept as an empty stack and counted in failed_unwinds by the profile */
-    profile_add_sample(c->p, c->ips, n, t->tid, t_ns, (uint64_t)c->interval_ns);
+    profile_add_sample(c->p, c->ips, n, t->tt.tid, t_ns, (uint64_t)c->interval_ns);
     if (!t->named)
         name_thread(c, t);
 }
@@ -789,17 +344,17 @@ static void take_sample(struct capture *c, struct thr *t, int64_t t_ns, int64_t 
 static void sample_one(struct capture *c, int tid, int64_t t_ns)
 {
     /* the timer is set and cleared outside the stop: two syscalls fewer in it */
-    if (c->have_timer) {
+    if (c->ts.have_timer) {
         timer_arm(c, STOP_LATE_NS);
         c->timer_armed = true;
     }
     int64_t t0 = clock_mono_ns();
     bool stopped = ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == 0;
     if (stopped) {
-        find_thr(c, tid)->interrupted = true;
+        find_thr(c, tid)->tt.interrupted = true;
         stopped = wait_stop(c, tid, t0 + STOP_LATE_NS);
         struct thr *t = find_thr(c, tid);
-        if (!stopped && t && t->interrupted) {
+        if (!stopped && t && t->tt.interrupted) {
             t->late = true;
             t->late_tick_ns = t_ns;
         }
@@ -809,13 +364,13 @@ static void sample_one(struct capture *c, int tid, int64_t t_ns)
         return;
     }
     struct thr *t = find_thr(c, tid);
-    if (c->execed) {
-        resume(t); /* another program now: the capture ends */
+    if (c->ts.execed) {
+        tracee_resume(&c->ts, &t->tt); /* another program now: the capture ends */
         disarm(c);
         return;
     }
-    if (t->group_stop && c->o->mode == PROFILE_TYPE_CPU) {
-        resume(t); /* stopped by job control: not running */
+    if (t->tt.group_stop && c->o->mode == PROFILE_TYPE_CPU) {
+        tracee_resume(&c->ts, &t->tt); /* stopped by job control: not running */
         disarm(c);
         c->p->idle_samples++;
         return;
@@ -832,23 +387,23 @@ static int by_cpu_desc(const void *a, const void *b)
 
 static void tick(struct capture *c, int64_t now)
 {
-    size_t n = c->nthr, picked = 0;
+    size_t n = c->ts.nthr, picked = 0;
     struct thr **pick = xcalloc(n ? n : 1, sizeof *pick);
     int64_t dstate_limit = c->o->abort_dstate_ns > 0 ? c->o->abort_dstate_ns : DEFAULT_DSTATE_NS;
     for (size_t i = 0; i < n; i++) {
-        struct thr *t = c->thr[i];
-        if (!t->started || t->stopped)
+        struct thr *t = (struct thr *)c->ts.thr[i];
+        if (!t->tt.started || t->tt.stopped)
             continue;
         if (!read_thread_stat(c, t))
             continue;
         /* a late thread is only watched for a long D: its sample is to come */
-        if (t->state == 'D') {
+        if (t->tt.state == 'D') {
             if (t->d_since == 0)
                 t->d_since = now;
             else if (now - t->d_since > dstate_limit && !c->abort) {
                 c->abort = true;
                 snprintf(c->abort_why, sizeof c->abort_why,
-                         "thread %d in uninterruptible sleep (D) for over %lld ms", t->tid,
+                         "thread %d in uninterruptible sleep (D) for over %lld ms", t->tt.tid,
                          (long long)(dstate_limit / 1000000));
             }
             if (t->late)
@@ -861,8 +416,8 @@ static void tick(struct capture *c, int64_t now)
         t->d_since = 0;
         if (t->late)
             continue;
-        bool running = t->state == 'R';
-        bool alive = !is_zombie(t);
+        bool running = t->tt.state == 'R';
+        bool alive = !tracee_is_zombie(&t->tt);
         if (c->o->mode == PROFILE_TYPE_CPU ? running : alive)
             pick[picked++] = t;
         else if (c->o->mode == PROFILE_TYPE_CPU)
@@ -871,9 +426,9 @@ static void tick(struct capture *c, int64_t now)
     qsort(pick, picked, sizeof *pick, by_cpu_desc);
     int *tids = xcalloc(picked ? picked : 1, sizeof *tids);
     for (size_t i = 0; i < picked; i++)
-        tids[i] = pick[i]->tid;
+        tids[i] = pick[i]->tt.tid;
     free(pick);
-    for (size_t i = 0; i < picked && !c->gone && !c->execed; i++) {
+    for (size_t i = 0; i < picked && !c->ts.gone && !c->ts.execed; i++) {
         if (find_thr(c, tids[i]))
             sample_one(c, tids[i], now);
     }
@@ -932,8 +487,8 @@ static void checks(struct capture *c, int64_t now)
     if (now < c->next_check_ns)
         return;
     c->next_check_ns = now + CHECK_INTERVAL_NS;
-    int tracer = tracer_of(c->pid, c->pid);
-    if (tracer > 0 && tracer != c->self && !c->abort) {
+    int tracer = tracee_tracer_of(c->pid, c->pid);
+    if (tracer > 0 && tracer != c->ts.self && !c->abort) {
         c->abort = true;
         snprintf(c->abort_why, sizeof c->abort_why, "another tracer (pid %d) appeared", tracer);
     }
@@ -973,8 +528,8 @@ static void capture_loop(struct capture *c)
     c->next_check_ns = c->start_ns + CHECK_INTERVAL_NS;
     for (;;) {
         int64_t now = clock_mono_ns();
-        if (now >= end || c->gone || c->execed || c->forked || c->abort || c->nthr == 0 ||
-            (o->stop && *o->stop))
+        if (now >= end || c->ts.gone || c->ts.execed || c->ts.forked || c->abort ||
+            c->ts.nthr == 0 || (o->stop && *o->stop))
             break;
         if (now >= next) {
             tick(c, now);
@@ -990,7 +545,7 @@ static void capture_loop(struct capture *c)
             }
             continue;
         }
-        wait_event(c, next < end ? next : end);
+        tracee_wait_event(&c->ts, next < end ? next : end);
         drain(c);
     }
 }
@@ -1002,19 +557,19 @@ static void finish_notes(struct capture *c, int64_t end_ns)
     const struct sampler_opts *o = c->o;
     struct profile *p = c->p;
     double at = (double)(end_ns - c->start_ns) / 1e9;
-    if (c->gone) {
+    if (c->ts.gone) {
         p->aborted = true;
         profile_note(p, "target exited after %.2fs: capture ended with the samples so far", at);
-    } else if (c->execed) {
+    } else if (c->ts.execed) {
         p->aborted = true;
         profile_note(p, "target called exec after %.2fs: capture ended with the samples so far",
                      at);
-    } else if (c->forked) {
+    } else if (c->ts.forked) {
         p->aborted = true;
         profile_note(p,
                      "target forked (child pid %d) after %.2fs: capture ended with the samples "
                      "so far",
-                     c->fork_child, at);
+                     c->ts.fork_child, at);
     } else if (c->abort) {
         p->aborted = true;
         profile_note(p, "capture aborted after %.2fs: %s", at, c->abort_why);
@@ -1074,16 +629,16 @@ static int capture_run(const struct sampler_opts *o, struct profile **out, char 
                        size_t errlen)
 {
     int rc;
-    /* the tracer is the thread that seizes: TracerPid names its tid, which
-     * is not getpid() when the caller is a worker thread (the daemon) */
-    struct capture c = {.o = o, .pid = o->pid, .self = (int)syscall(SYS_gettid),
-                        .rate = o->rate_hz};
+    struct capture c = {.o = o, .pid = o->pid, .rate = o->rate_hz};
+    struct tracee_ops ops = {.thread_size = sizeof(struct thr), .added = on_added,
+                             .dropped = on_dropped, .stopped = on_stopped, .ctx = &c};
+    tracee_init(&c.ts, o->pid, SEIZE_OPTIONS, PTRACE_CONT, &ops, o->target_status);
     c.interval_ns = 1000000000LL / o->rate_hz;
     c.rng = (uint64_t)clock_mono_ns() ^ ((uint64_t)o->pid << 32) ^ 0x9e3779b97f4a7c15ULL;
     if (c.rng == 0) /* xorshift stays at 0 */
         c.rng = 1;
 
-    int leader_tracer = tracer_of(o->pid, o->pid);
+    int leader_tracer = tracee_tracer_of(o->pid, o->pid);
     if (leader_tracer == -ENOENT || leader_tracer == -ESRCH) {
         errbuf_set(err, errlen, "pid %d does not exist", o->pid);
         return -ESRCH;
@@ -1124,23 +679,17 @@ static int capture_run(const struct sampler_opts *o, struct profile **out, char 
      * stop. Run ahead of the target for the capture, when allowed
      * (CAP_SYS_NICE); the work done at this priority is a few syscalls per
      * sample. */
-    pid_t self_tid = (pid_t)syscall(SYS_gettid);
-    errno = 0;
-    int old_nice = getpriority(PRIO_PROCESS, (id_t)self_tid);
-    bool reniced = errno == 0 && old_nice > SAMPLER_NICE &&
-                   setpriority(PRIO_PROCESS, (id_t)self_tid, SAMPLER_NICE) == 0;
+    int old_nice = 0;
+    bool reniced = tracee_nice_up(&old_nice);
 
-    sigemptyset(&c.chld); /* blocked by sampler_capture, for this thread too */
-    sigaddset(&c.chld, SIGCHLD);
-
-    timer_setup(&c);
+    tracee_timer_setup(&c.ts);
     rc = stackwalk_new(o->pid, &c.sw, err, errlen);
     if (rc < 0)
         goto out_mask;
 
     c.p->start_wall_ns = clock_wall_ns();
     c.start_ns = c.p->start_mono_ns = clock_mono_ns();
-    rc = attach_all(&c, err, errlen);
+    rc = tracee_attach_all(&c.ts, c.p, err, errlen);
     if (rc < 0)
         goto out_detach;
 
@@ -1152,78 +701,45 @@ static int capture_run(const struct sampler_opts *o, struct profile **out, char 
     finish_notes(&c, end);
 
 out_detach:
-    detach_all(&c);
+    tracee_detach_all(&c.ts, c.p);
     stackwalk_free(c.sw);
     c.sw = NULL;
 out_mask:
-    timer_teardown(&c);
-    if (reniced)
-        setpriority(PRIO_PROCESS, (id_t)self_tid, old_nice);
-    free(c.thr);
-    free(c.forks);
-    free(c.skipped);
-    free(c.early);
+    tracee_fini(&c.ts); /* frees, and keeps what the target did */
+    tracee_nice_restore(reniced, old_nice);
     if (rc < 0) {
         profile_free(c.p);
         return rc;
     }
-    if (o->symbols && !c.gone && kill(o->pid, 0) == 0 &&
+    if (o->symbols && !c.ts.gone && kill(o->pid, 0) == 0 &&
         symbols_snapshot(o->symbols, o->pid, c.p) < 0)
         profile_note(c.p, "could not read the target's mappings after the capture");
     *out = c.p;
     return 0;
 }
 
-/* The capture runs on a thread of its own that ends with it. A tracee is
- * bound to the thread that seized it, and the kernel releases whatever a
- * thread still traces when that thread exits (exit_ptrace: pending
- * interrupts cleared, stopped tracees woken). A thread that stays in
- * uninterruptible sleep past the detach deadline (vfork, a frozen cgroup,
- * a hung NFS read), or a fork child that never reached its first stop, is
- * thus released at the end of the capture and runs on once it wakes; on the
- * caller's thread, which lives on, it would stop in a tracing stop when it
- * woke and stay there for as long as stakeout runs. */
 struct run {
     const struct sampler_opts *o;
     struct profile *p;
-    int rc;
-    char err[512];
 };
 
-static void *capture_thread(void *arg)
+static int run_capture(void *arg, char *err, size_t errlen)
 {
     struct run *r = arg;
-    r->rc = capture_run(r->o, &r->p, r->err, sizeof r->err);
-    return NULL;
+    return capture_run(r->o, &r->p, err, errlen);
 }
 
+/* The capture runs on a thread of its own that ends with it: see
+ * tracee_on_thread. */
 int sampler_capture(const struct sampler_opts *o, struct profile **out, char *err, size_t errlen)
 {
     int rc = check_opts(o, err, errlen);
     if (rc < 0)
         return rc;
-    /* SIGCHLD blocked here too, as before: the capture thread inherits the
-     * mask, and the caller is no more likely than it was to take a
-     * tracee's SIGCHLD meant to wake the capture */
-    sigset_t chld, old;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &chld, &old);
     struct run r = {.o = o};
-    pthread_t th;
-    int e = pthread_create(&th, NULL, capture_thread, &r);
-    if (e != 0) {
-        /* never capture on the caller's thread: see struct run */
-        errbuf_set(err, errlen, "cannot start the capture's thread: %s", strerror(e));
-        rc = -e;
-    } else {
-        pthread_join(th, NULL);
-        rc = r.rc;
-        if (rc < 0)
-            errbuf_set(err, errlen, "%s", r.err);
-        else
-            *out = r.p;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc;
+    rc = tracee_on_thread(run_capture, &r, err, errlen);
+    if (rc < 0)
+        return rc;
+    *out = r.p;
+    return 0;
 }

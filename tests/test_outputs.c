@@ -945,3 +945,20 @@ Test(outputs, memory_stack_given_back_in_full_is_left_out)
     json_decref(j);
     profile_free(p);
 }
+
+Test(outputs, summary_of_memory_profile_says_how_the_calls_were_seen)
+{
+    struct profile *p = fixture_memory();
+    struct prof_memory *m = profile_memory(p);
+    snprintf(m->method, sizeof m->method, "ptrace");
+    m->calls = 12;
+    m->stopped_share = 0.04213;
+    json_t *j = profsum_json(p, 10);
+    json_t *mem = json_object_get(j, "memory");
+    cr_assert_not_null(mem);
+    cr_assert_str_eq(json_string_value(json_object_get(mem, "method")), "ptrace");
+    cr_assert_eq(jnum(mem, "calls"), 12);
+    cr_assert_float_eq(jnum(mem, "stopped_share"), 0.04213, 1e-9);
+    json_decref(j);
+    profile_free(p);
+}
