@@ -59,7 +59,7 @@ struct mcap {
     size_t nwalkers;
     struct pending *pending;       /* owned */
     size_t npending, pending_cap;
-    uint64_t calls, unwound, unwind_failed;
+    uint64_t calls, unwound, unwind_failed, stack_bytes;
     uint64_t ips[SAMPLER_MAX_FRAMES];
 };
 
@@ -142,6 +142,7 @@ static void on_event(void *ctx, const struct memcall_event *e)
     struct mcap *m = ctx;
     if (e->kind == MEMCALL_ENTER) {
         m->calls++;
+        m->stack_bytes += e->stack_len;
         if (!e->exit_follows) {
             uint32_t n = memcall_grows(e->call.nr) ? unwind(m, e, m->ips) : 0;
             memcall_apply(m->ledger, m->p, &e->call, m->ips, n);
@@ -452,6 +453,7 @@ int memcapture_run(const struct memcapture_opts *o, struct profile **out, char *
     struct memledger_stats ls;
     memledger_stats(m.ledger, &ls);
     pm->calls = m.calls;
+    pm->stack_bytes = m.stack_bytes;
     pm->charged = ls.charged;
     pm->credited = ls.credited;
     pm->unseen_released = ls.unseen_released;

@@ -78,6 +78,9 @@ struct prof_memory {
     uint64_t charged, credited;    /* bytes grown by the calls seen; given back of those */
     uint64_t unseen_released;      /* bytes given back that grew before the capture */
     bool resident;                 /* held bytes count only pages resident at the end */
+    uint64_t stack_bytes;          /* user stack copied for the calls that can grow memory
+                                      (by the kernel in the target's context, for
+                                      tracepoints: most of what a call costs it) */
     double stopped_share;          /* ptrace: the largest share of a governor window
                                       (memptrace.h) any thread of the target spent stopped;
                                       0 for tracepoints, which never stop it */

@@ -145,6 +145,7 @@ static json_t *memory_json(const struct profile *p)
     json_object_set_new(o, "calls", u64(m->calls));
     json_object_set_new(o, "lost_calls", u64(m->lost));
     json_object_set_new(o, "stopped_share", json_real(round(m->stopped_share * 1e6) / 1e6));
+    json_object_set_new(o, "stack_bytes_copied", u64(m->stack_bytes));
     json_object_set_new(o, "bytes_grown", u64(m->charged));
     json_object_set_new(o, "bytes_given_back", u64(m->credited));
     json_object_set_new(o, "bytes_net", u64(m->charged - (m->credited < m->charged ? m->credited

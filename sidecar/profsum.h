@@ -19,7 +19,10 @@
  *  "memory": {"method", "weighed_by": "net"|"gross", "held_counts":
  *      "resident"|"mapped" (what "bytes" of a stack counts), "calls", "lost_calls",
  *      "stopped_share" (ptrace: the largest share of a governor window a thread
- *      of the target spent stopped, 0..1; 0 for tracepoints), "bytes_grown", "bytes_given_back", "bytes_net",
+ *      of the target spent stopped, 0..1; 0 for tracepoints),
+ *      "stack_bytes_copied" (user stack copied for the calls that can grow
+ *      memory: with tracepoints, by the kernel in the target's context),
+ *      "bytes_grown", "bytes_given_back", "bytes_net",
  *      "bytes_released_from_before", "rss_before", "rss_after",
  *      "mappings": [{"kind", "path", "start", "size_before", "size_after",
  *      "rss_before", "rss_after", "rss_growth"}] largest growth first,

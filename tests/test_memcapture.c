@@ -165,6 +165,10 @@ static void check_attribution(const char *const *extra, enum memcapture_method m
                   "stopped %.3f%% of a window", p->mem->stopped_share * 100);
     else
         cr_expect_eq(p->mem->stopped_share, 0);
+    /* every growing call came with its stack: a few KiB each */
+    cr_expect_gt(p->mem->stack_bytes, (uint64_t)p->nsamples * 1024,
+                 "%llu bytes of stack for %zu growths", (unsigned long long)p->mem->stack_bytes,
+                 p->nsamples);
     profile_free(p);
     child_stop(&c);
 }
