@@ -924,6 +924,57 @@ Test(daemon, demo_anomalies_each_yield_one_alert_with_the_culprit, .timeout = 15
     json_decref(leak);
 }
 
+/* Scheduled captures of both kinds are each the baseline of their kind: a
+ * CPU anomaly is compared with the CPU baseline and a leak with the memory
+ * one. (One baseline per target let the later of the two replace the
+ * other: one of the two alerts had no diff.) */
+Test(daemon, cpu_and_memory_baselines_are_kept_apart, .timeout = 120)
+{
+    support_tracefs_require();
+    start_receiver();
+    write_rules("  - name: cpu-baseline\n"
+                "    every: 20s\n"
+                "    capture: {profile: cpu, duration: 1s}\n"
+                "  - name: memory-baseline\n"
+                "    every: 20s\n"
+                "    capture: {profile: memory, duration: 1s}\n"
+                "  - name: cpu-hot\n"
+                "    when: cpu > 30%\n"
+                "    for: 2s\n"
+                "    cooldown: 1m\n"
+                "    capture: {profile: cpu, duration: 1s}\n"
+                "  - name: leak\n"
+                "    when: rss_growth > 20MiB/min and rss > 40MiB\n"
+                "    window: 4s\n"
+                "    for: 1s\n"
+                "    cooldown: 1m\n"
+                "    capture: {profile: memory, duration: 1s}\n",
+                60);
+    start_daemon();
+    const char *phases[] = {"--normal", "8", "--hot", "6", "--leak", "8", NULL};
+    int pid = start_demo_at(&demo, 200, phases);
+    wait_found(pid);
+    /* the first scheduled captures come within a tenth of their period,
+     * one after the other, before the normal phase ends */
+    cr_assert(wait_log("rule=cpu-baseline", 1, 10000), "no CPU baseline:\n%s", log_tail());
+    cr_assert(wait_log("rule=memory-baseline", 1, 10000), "no memory baseline:\n%s", log_tail());
+    cr_assert(wait_log("msg=\"alert written\"", 2, 10000), "baselines not written:\n%s",
+              log_tail());
+    cr_assert_eq(log_count("rule firing"), 0, "the baselines came too late:\n%s", log_tail());
+    wait_phase(&demo, "hot", 20000);
+
+    json_t *hot = wait_alert("rule", "cpu-hot", "firing", 30000);
+    json_t *leak = wait_alert("rule", "leak", "firing", 40000);
+    cr_assert_str_eq(jstr(json_object_get(hot, "profile"), "type"), "cpu");
+    cr_assert_str_eq(jstr(json_object_get(leak, "profile"), "type"), "memory");
+    cr_assert(json_is_object(json_object_get(hot, "baseline_diff")),
+              "the CPU alert has no baseline diff:\n%s", log_tail());
+    cr_assert(json_is_object(json_object_get(leak, "baseline_diff")),
+              "the memory alert has no baseline diff");
+    json_decref(hot);
+    json_decref(leak);
+}
+
 Test(daemon, normal_phase_yields_no_alert)
 {
     start_receiver();
