@@ -21,6 +21,7 @@
 #include "fsread.h"
 #include "membudget.h"
 #include "perfmap.h"
+#include "rootfs.h"
 #include "procparse.h"
 #include "symtab.h"
 #include "units.h"
@@ -29,7 +30,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libiberty/demangle.h>
-#include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,38 +112,6 @@ static int open_retry(const char *path, int flags)
         fd = open(path, flags);
     } while (fd == -1 && errno == EINTR);
     return fd == -1 ? -errno : fd;
-}
-
-/* Opens abs (an absolute path as the target sees it) inside the target's
- * root: openat2 with RESOLVE_IN_ROOT keeps absolute symlinks inside it too.
- * Only kernels before 5.6 take the plain openat path, where an absolute
- * symlink could lead out; the callers check what they get (inode, build-id).
- * Non-blocking, so a FIFO planted at the path cannot hang us; regular files
- * only. Returns the fd or a negative errno. */
-static int open_in_root(int rootfd, const char *abs)
-{
-    const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-    struct open_how how = {.flags = flags, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-    struct stat st;
-    long fd;
-
-    if (rootfd < 0)
-        return -EBADF;
-    do {
-        fd = syscall(SYS_openat2, rootfd, abs, &how, sizeof how);
-    } while (fd == -1 && errno == EINTR);
-    if (fd == -1 && errno == ENOSYS) {
-        do {
-            fd = openat(rootfd, abs + strspn(abs, "/"), flags);
-        } while (fd == -1 && errno == EINTR);
-    }
-    if (fd == -1)
-        return -errno;
-    if (fstat((int)fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-        close((int)fd);
-        return -EINVAL;
-    }
-    return (int)fd;
 }
 
 /* The pid as the target knows it (last NSpid field), for its perf map. */
@@ -430,7 +398,7 @@ static void add_debug_file(struct snap *s, struct symtab *tab, const char *objpa
         return;
     snprintf(path, sizeof path, "%s/.build-id/%.2s/%s.debug", s->c->debug_root, id, id + 2);
     for (int where = 0; where < 2; where++) {
-        fd = where == 0 ? open_in_root(s->rootfd, path)
+        fd = where == 0 ? rootfs_open(s->rootfd, path)
                         : open_retry(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
             continue;
@@ -486,7 +454,7 @@ static int open_mapped(struct snap *s, const struct proc_map *ml, const char *pa
     if (fd >= 0)
         return fd;
     err = fd;
-    fd = open_in_root(s->rootfd, path);
+    fd = rootfs_open(s->rootfd, path);
     if (fd < 0)
         return s->rootfd < 0 ? err : fd;
     if (fstat(fd, &st) == -1) {
@@ -642,7 +610,7 @@ static void snap_perfmap(struct snap *s, struct symproc *pr)
         if (i == 1 && ids[1] == ids[0])
             break;
         snprintf(path, sizeof path, "/tmp/perf-%d.map", ids[i]);
-        fd = open_in_root(s->rootfd, path);
+        fd = rootfs_open(s->rootfd, path);
     }
     if (fd < 0)
         return;
@@ -775,10 +743,7 @@ int symbols_snapshot(struct symcache *c, int pid, struct profile *p)
     struct symproc *pr = proc_get(c, pid, start_time(pid));
     if (p && p->pid == 0)
         p->pid = pid;
-    snprintf(path, sizeof path, "/proc/%d/root", pid);
-    do {
-        s.rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    } while (s.rootfd == -1 && errno == EINTR);
+    s.rootfd = rootfs_open_root(pid);
 
     struct proc_map head = {0}; /* the last mapping of a file's start */
     for (const char *line = maps, *end = maps + len; line < end;) {
