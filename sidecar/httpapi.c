@@ -137,6 +137,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* libmicrohttpd's own messages (a connection refused over a limit, an
  * accept that failed) as log lines, not bare text on stderr. */
+__attribute__((format(printf, 2, 0))) /* fmt is libmicrohttpd's */
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[256];

@@ -209,6 +209,41 @@ static void on_event(struct builder *b, const yaml_event_t *ev, int *docs)
         fail(b, ev, "document is too large");
 }
 
+/* The length of a YAML line break at p (\r\n, \r, \n, and in UTF-8 NEL, LS
+ * and PS, as libyaml counts lines), 0 when there is none. */
+static size_t line_break(const unsigned char *p, const unsigned char *end)
+{
+    if (*p == '\r')
+        return p + 1 < end && p[1] == '\n' ? 2 : 1;
+    if (*p == '\n')
+        return 1;
+    if (p + 1 < end && p[0] == 0xc2 && p[1] == 0x85)
+        return 2;
+    if (p + 2 < end && p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+        return 3;
+    return 0;
+}
+
+/* The position just past the last character of the text (1-based). */
+static void end_position(const struct builder *b, unsigned *line, unsigned *col)
+{
+    const unsigned char *p = (const unsigned char *)b->buf, *end = p + b->len;
+    unsigned l = 1, c = 1;
+    while (p < end) {
+        size_t n = line_break(p, end);
+        if (n) {
+            l++;
+            c = 1;
+            p += n;
+            continue;
+        }
+        c += (*p & 0xC0) != 0x80; /* characters, as libyaml counts */
+        p++;
+    }
+    *line = l;
+    *col = c;
+}
+
 /* libyaml's message at libyaml's position. The context mark says where the
  * construct being read began (an unclosed quote or '{' is found missing only
  * at the end of the file), and a tab where a token should start is named. */
@@ -219,6 +254,14 @@ static void report_yaml_error(struct builder *b, const yaml_parser_t *parser)
     const char *problem = parser->problem ? parser->problem : "malformed YAML";
     unsigned line = (unsigned)m->line + 1, col = (unsigned)m->column + 1;
     size_t at = mark_offset(b, m->line, m->column);
+    /* at the end of a text whose last line has no break, libyaml may name a
+     * line after it: say the end of the text instead */
+    unsigned end_line, end_col;
+    end_position(b, &end_line, &end_col);
+    if (line > end_line || (line == end_line && col > end_col)) {
+        line = end_line;
+        col = end_col;
+    }
 
     if (at < b->len && b->buf[at] == '\t' && strstr(problem, "cannot start any token"))
         diag_add(b->diags, line, col, "found a tab character; YAML indentation must use spaces");

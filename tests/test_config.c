@@ -536,6 +536,18 @@ ParameterizedTest(struct unshown_case *c, config, expanded_values_are_never_quot
     diag_fini(&d);
 }
 
+/* libyaml names a line after the last when the text ends without a line
+ * break in the middle of a key; the diagnostic points at the end of the
+ * text instead (found by fuzz_config, which checks every position). */
+Test(config, error_at_the_end_of_a_text_without_a_final_break_points_inside_it)
+{
+    struct diag_list d = parse_bad("version: 1\ntargets:\n  - cess: api}\nrules: []\nhour");
+    cr_assert_geq(d.n, 1);
+    cr_expect_eq(d.items[0].line, 5, "line %u: %s", d.items[0].line, d.items[0].msg);
+    cr_expect_eq(d.items[0].col, 5, "col %u: %s", d.items[0].col, d.items[0].msg);
+    diag_fini(&d);
+}
+
 Test(config, symbol_cache_max_bytes_defaults_to_64mib_and_takes_units)
 {
     struct config *c = parse_ok(HEAD);

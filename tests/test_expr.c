@@ -142,6 +142,12 @@ Test(expr, comparison_spans_point_into_source)
 Test(expr, format_is_canonical_and_reparses)
 {
     assert_canonical("cpu>80%", "cpu > 80%");
+    /* values that round to a whole number print as one (found by fuzz_expr) */
+    assert_canonical("fds > 9.99", "fds > 10");
+    assert_canonical("rss > 9.9999B", "rss > 10B");
+    assert_canonical("rss > 1023.96B", "rss > 1KiB");
+    assert_canonical("rss > 4369188565.6918869x baseline", "rss > 4369188565.69189x baseline");
+    assert_canonical("oom_eta > 3d3h35m7s7ms", "oom_eta > 3d3h35m7s7ms");
     assert_canonical("rss > 268435456B", "rss > 256MiB");
     assert_canonical("rss_growth > 20MiB/min and rss > 256MiB",
                      "rss_growth > 20MiB/min and rss > 256MiB");

@@ -130,4 +130,14 @@ Test(units, size_format_picks_largest_unit)
     cr_assert_str_eq(buf, "1.5GiB");
     units_format_size(17.0, buf, sizeof buf);
     cr_assert_str_eq(buf, "17B");
+    /* judged as printed: rounding to one decimal never leaves "10.0B" or
+     * "1024.0B", which would parse back and print otherwise */
+    units_format_size(9.9999, buf, sizeof buf);
+    cr_assert_str_eq(buf, "10B");
+    units_format_size(1023.96, buf, sizeof buf);
+    cr_assert_str_eq(buf, "1KiB");
+    units_format_size(1048575.9, buf, sizeof buf);
+    cr_assert_str_eq(buf, "1MiB");
+    units_format_size(1.05 * 1024, buf, sizeof buf);
+    cr_assert_str_eq(buf, "1.1KiB");
 }

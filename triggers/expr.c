@@ -552,11 +552,16 @@ static void sput(struct sbuf *b, const char *s)
     b->used += n;
 }
 
-/* A number as the lexer reads it back: no exponent, trailing zeros trimmed. */
+/* A number as the lexer reads it back: no exponent, trailing zeros trimmed,
+ * at most 6 decimals and 15 significant digits: text of 15 digits or fewer
+ * comes back from a double unchanged, so the form prints the same way once
+ * parsed again. */
 static void format_plain(double v, const char *suffix, char *buf, size_t len)
 {
     char num[48];
-    snprintf(num, sizeof num, "%.6f", v);
+    int whole = fabs(v) < 1 ? 1 : (int)floor(log10(fabs(v))) + 1;
+    int decimals = whole >= 15 ? 0 : 15 - whole < 6 ? 15 - whole : 6;
+    snprintf(num, sizeof num, "%.*f", decimals, v);
     char *end = num + strlen(num);
     while (end > num && end[-1] == '0')
         *--end = '\0';

@@ -77,12 +77,16 @@ const char *metric_unit_hint(enum metric m)
     return "a number";
 }
 
+/* One decimal at most, and none when the value shows as a whole number
+ * (9.96 prints as 10, not 10.0): the text parses back to a value that
+ * prints the same way. */
 static void format_number(double v, const char *suffix, char *buf, size_t len)
 {
-    if (v == floor(v) && fabs(v) < 1e15)
-        snprintf(buf, len, "%.0f%s", v, suffix);
+    double shown = fabs(v) < 1e15 ? round(v * 10.0) / 10.0 : v;
+    if (shown == floor(shown) && fabs(shown) < 1e15)
+        snprintf(buf, len, "%.0f%s", shown, suffix);
     else
-        snprintf(buf, len, "%.1f%s", v, suffix);
+        snprintf(buf, len, "%.1f%s", shown, suffix);
 }
 
 void metric_format(enum metric m, double v, char *buf, size_t len)
@@ -110,7 +114,7 @@ void metric_format(enum metric m, double v, char *buf, size_t len)
         if (isinf(v) || v >= METRIC_MAX_SECONDS)
             snprintf(buf, len, "never");
         else
-            units_format_duration((long long)(v * 1e9), buf, len);
+            units_format_duration(llround(v * 1e9), buf, len); /* not truncated: 7ms, not 6.999 */
         return;
     case METRIC_UNIT_PER_MIN:
         format_number(v, "/min", buf, len);

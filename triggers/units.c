@@ -215,9 +215,18 @@ void units_format_size(double bytes, char *buf, size_t len)
     size_t k = 0;
     double v = bytes;
 
-    while (fabs(v) >= 1024.0 && k + 1 < sizeof names / sizeof names[0]) {
-        v /= 1024.0;
-        k++;
+    /* judge the value as it will print, to one decimal: 9.9999 prints as
+     * 10 and 1023.96 as 1KiB, so that the text parses back to a value that
+     * prints the same way */
+    for (;;) {
+        double shown = round(v * 10.0) / 10.0;
+        if (fabs(shown) >= 1024.0 && k + 1 < sizeof names / sizeof names[0]) {
+            v /= 1024.0;
+            k++;
+            continue;
+        }
+        v = shown;
+        break;
     }
     if (v == floor(v))
         snprintf(buf, len, "%.0f%s", v, names[k]);
