@@ -14,7 +14,9 @@ Run by ctest as `deploy_check.py SOURCE_DIR STAKEOUT_BIN`:
     and without POD_IP set;
   - docker-compose joins the app's PID namespace with SYS_PTRACE;
   - the systemd unit keeps CAP_SYS_PTRACE only, does not filter @debug and
-    sets its descriptor limit.
+    sets its descriptor limit; its user comes from deploy/stakeout.sysusers;
+    systemd-analyze verify and systemd-sysusers --dry-run accept them
+    (skipped where systemd is not installed, a failure under CI=1).
 """
 import os
 import shutil
@@ -38,6 +40,59 @@ def fail(what, why):
 
 def check(cond, what, why=""):
     (ok if cond else lambda w: fail(w, why or "condition false"))(what)
+
+
+def unit_values(unit, key):
+    """The values of key= in a unit file's text, in order."""
+    return [l.split("=", 1)[1].strip() for l in unit.splitlines() if l.startswith(key + "=")]
+
+
+def check_systemd(deploy, unit, binary):
+    """The unit's user comes from the sysusers.d entry shipped beside it, and
+    systemd-analyze verify finds nothing to say about the unit (run on a copy
+    whose ExecStart is the binary just built: the unit names the installed
+    path, which need not exist here; package_check verifies the installed
+    unit itself)."""
+    users = unit_values(unit, "User")
+    check(users == ["stakeout"] and not any(v.startswith("yes") for v in
+                                            unit_values(unit, "DynamicUser")),
+          "systemd: runs as the fixed user stakeout", str(users))
+    sysusers = os.path.join(deploy, "stakeout.sysusers")
+    entries = []
+    if os.path.exists(sysusers):
+        with open(sysusers) as f:
+            entries = [l.split() for l in f if l.strip() and not l.startswith("#")]
+    check(any(e[:2] == ["u", users[0] if users else ""] for e in entries),
+          "systemd: deploy/stakeout.sysusers creates the unit's user", str(entries))
+    exec_start = unit_values(unit, "ExecStart")
+    check(len(exec_start) == 1 and exec_start[0].startswith("/usr/bin/stakeout run -c "),
+          "systemd: ExecStart runs /usr/bin/stakeout (where the package puts it)",
+          str(exec_start))
+
+    analyze, sysusers_bin = shutil.which("systemd-analyze"), shutil.which("systemd-sysusers")
+    if not analyze or not sysusers_bin:
+        why = "systemd-analyze or systemd-sysusers is not installed (package systemd)"
+        if os.environ.get("CI"):
+            fail("systemd: systemd-analyze verify", why)
+        else:
+            print("skip  systemd-analyze verify: " + why)
+        return
+    r = subprocess.run([sysusers_bin, "--dry-run", os.path.abspath(sysusers)],
+                       capture_output=True, text=True)
+    noise = [l for l in (r.stdout + r.stderr).splitlines()
+             if not l.startswith(("Creating ", "Would write "))]
+    check(r.returncode == 0 and not noise, "systemd: systemd-sysusers --dry-run accepts the entry",
+          r.stdout + r.stderr)
+    with tempfile.TemporaryDirectory() as d:
+        copy = os.path.join(d, "stakeout.service")
+        with open(copy, "w") as f:
+            f.write(unit.replace("ExecStart=/usr/bin/stakeout ",
+                                 "ExecStart=%s " % os.path.abspath(binary)))
+        r = subprocess.run([analyze, "verify", copy], capture_output=True, text=True,
+                           timeout=60)
+    out = (r.stdout + r.stderr).strip()
+    check(r.returncode == 0 and not out, "systemd: systemd-analyze verify has nothing to say",
+          out or "exit %d" % r.returncode)
 
 
 def main():
@@ -138,6 +193,7 @@ def main():
           "systemd: @debug (ptrace, process_vm_readv) not filtered")
     check(any(l.startswith("LimitNOFILE=") for l in unit.splitlines()),
           "systemd: LimitNOFILE set (systemd's default soft limit is 1,024)")
+    check_systemd(deploy, unit, binary)
 
     with open(os.path.join(deploy, "Dockerfile")) as f:
         docker = f.read()
