@@ -146,7 +146,7 @@ def dockerfile_copies(path, args):
             name, _, default = words[1].partition("=")
             values[name] = args.get(name, default)
             continue
-        words = [w for w in words[1:] if not w.startswith("--chown") and not w.startswith("--chmod")]
+        words = [w for w in words[1:] if not w.startswith(("--chown", "--chmod"))]
         if any(w.startswith("--from") for w in words):
             continue
         words = [re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), ""), w) for w in words]
@@ -209,7 +209,8 @@ def check_compose(src, deploy, binary):
         for sources, dest in dockerfile_copies(dockerfile, args):
             for s in sources:
                 path = os.path.join(context, s)
-                check(os.path.exists(path), "compose: %s's image copies %s, which exists" % (name, s))
+                check(os.path.exists(path),
+                      "compose: %s's image copies %s, which exists" % (name, s))
                 if dest.startswith("/etc/stakeout/") and os.path.isfile(path):
                     stakeout_check(binary, path, clean_env(env),
                                    "%s (the rules of compose's %s, its environment)" % (s, name))
