@@ -183,10 +183,10 @@ def check_compose(src, deploy, binary):
     for name, svc in compose["services"].items():
         env = {k: compose_value(v) for k, v in (svc.get("environment") or {}).items()}
         for v in svc.get("volumes", []):
-            source, target = ((v.get("source"), v.get("target")) if isinstance(v, dict)
-                              else (v.split(":")[0], v.split(":")[1]))
-            if not source.startswith((".", "/")):
-                continue  # a named volume
+            source, target = ((v.get("source") or "", v.get("target")) if isinstance(v, dict)
+                              else (v.split(":") + [""])[:2])
+            if not target or not source.startswith((".", "/")):
+                continue  # a named or anonymous volume
             if source.startswith("."):
                 host = os.path.normpath(os.path.join(deploy, source))
                 check(os.path.exists(host), "compose: %s mounts %s, which exists" % (name, source))
