@@ -8,7 +8,10 @@ set -euo pipefail
 # Build: compiler, CMake, pkg-config and the -dev packages found with pkg-config.
 # Tests: Criterion, clang's libFuzzer runtime, Go's pprof (golang-go) to read our
 # pprof output back, yamllint for the manifests, procps/util-linux for test targets,
-# capsh (libcap2-bin) to run a memory capture without the perf capabilities.
+# capsh (libcap2-bin) to run a memory capture without the perf capabilities,
+# systemd-analyze and systemd-sysusers (systemd; nothing is started) for the unit.
+# Packaging: dpkg-shlibdeps (dpkg-dev) and file, which cpack -G DEB runs for the
+# .deb's Depends; mount for the throwaway root the .deb is installed in.
 # Benchmarks: linux-perf (the sampler is measured against perf record).
 PACKAGES=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
@@ -17,6 +20,7 @@ PACKAGES=(
     protobuf-c-compiler libmicrohttpd-dev libcap-dev libelf-dev libdw-dev
     libiberty-dev
     golang-go yamllint procps util-linux libcap2-bin python3 python3-yaml python3-jsonschema
+    systemd dpkg-dev file mount
     curl ca-certificates linux-perf
 )
 

@@ -63,14 +63,18 @@ static const struct command *find(const char *name)
 static int cmd_version(int argc, char **argv)
 {
     if (argc > 1 && is_help(argv[1])) {
-        printf("usage: stakeout version\n\nPrint the version of stakeout.\n");
+        printf("usage: stakeout version\n\nPrint the version of stakeout and the one "
+               "architecture it runs on.\n");
         return 0;
     }
     if (argc > 1) {
         fprintf(stderr, "stakeout version: takes no arguments\n");
         return EXIT_USAGE;
     }
-    printf("stakeout %s\n", STAKEOUT_VERSION);
+    /* the second line is for whoever wonders why there is no arm64 build */
+    printf("stakeout %s\n"
+           "x86-64 Linux only: stack unwinding reads x86-64 registers\n",
+           STAKEOUT_VERSION);
     return 0;
 }
 

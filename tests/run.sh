@@ -2,9 +2,12 @@
 # tests/run.sh - the one test command (README, .ci/run).
 #
 # Installs whatever is missing (deploy/setup.sh), builds warning-free, runs
-# every test through ctest, builds and runs the suite again under
-# AddressSanitizer + UndefinedBehaviorSanitizer, then runs each libFuzzer
-# target for a bounded time. Any failure stops the run with a non-zero exit.
+# every test through ctest (package_check among them: the .deb built with
+# cpack -G DEB, checked with dpkg-deb and installed in a throwaway root),
+# builds and runs the suite again under AddressSanitizer +
+# UndefinedBehaviorSanitizer (without package_check: a release build is what
+# gets packaged), then runs each libFuzzer target for a bounded time. Any
+# failure stops the run with a non-zero exit.
 #
 #   STAKEOUT_FUZZ_SECONDS   seconds per fuzz target (default 20; 0 skips)
 set -euo pipefail

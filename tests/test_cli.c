@@ -60,6 +60,7 @@ Test(cli, version_prints_version)
     struct spawn_result r = run("version", NULL, NULL);
     cr_assert_eq(r.status, 0);
     cr_assert(strncmp(r.out, "stakeout ", 9) == 0 && strchr(r.out, '.'), "%s", r.out);
+    cr_assert(strstr(r.out, "\nx86-64 Linux only"), "the one architecture: %s", r.out);
     spawn_result_fini(&r);
     r = run("version", "extra", NULL);
     cr_assert_eq(r.status, 2);
