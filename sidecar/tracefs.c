@@ -6,6 +6,7 @@
 #include "procparse.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -101,7 +102,8 @@ int tracefs_find(char *dir, size_t len, char *err, size_t errlen)
     for (size_t i = 0; i < sizeof mounts / sizeof mounts[0]; i++) {
         char probe[128];
         snprintf(probe, sizeof probe, "%s/events/syscalls", mounts[i]);
-        if (access(probe, R_OK | X_OK) == 0) {
+        /* the effective ids and capabilities, not the real uid access(2) asks for */
+        if (faccessat(AT_FDCWD, probe, R_OK | X_OK, AT_EACCESS) == 0) {
             snprintf(dir, len, "%s", mounts[i]);
             return 0;
         }
