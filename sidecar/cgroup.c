@@ -22,7 +22,7 @@ static bool has_file(const char *dir, const char *name)
 /* dir = base + path, if it holds the probe file. */
 static bool try_dir(char *dir, size_t len, const char *base, const char *path, const char *probe)
 {
-    if (strstr(path, "/..") || strncmp(path, "..", 2) == 0)
+    if (procparse_cgroup_outside(path))
         return false; /* outside our cgroup namespace: not under our mount */
     int w = snprintf(dir, len, "%s%s", base, strcmp(path, "/") == 0 ? "" : path);
     if (w < 0 || (size_t)w >= len)
@@ -55,7 +55,7 @@ int cgroup_locate(int pid, struct cgroup_loc *out)
             else
                 out->mem_dir[0] = '\0';
         }
-        if (!out->mem_dir[0] && (strstr(pc.v2, "/..") || strncmp(pc.v2, "..", 2) == 0)) {
+        if (!out->mem_dir[0] && procparse_cgroup_outside(pc.v2)) {
             char root[64];
             snprintf(root, sizeof root, "/proc/%d/root" CG_ROOT, pid);
             if (has_file(root, "memory.current")) {
@@ -71,17 +71,26 @@ int cgroup_locate(int pid, struct cgroup_loc *out)
     }
     /* cgroup v1 (or hybrid without v2 controllers) */
     if (!out->v2) {
+        char root[64];
+        snprintf(root, sizeof root, "/proc/%d/root", pid);
         if (pc.v1_memory[0]) {
-            if (!try_dir(out->mem_dir, sizeof out->mem_dir, CG_ROOT "/memory", pc.v1_memory,
-                         "memory.usage_in_bytes"))
+            /* a container's own memory cgroup is its /sys/fs/cgroup/memory */
+            const char *base = procparse_cgroup_outside(pc.v1_memory) ? root : "";
+            char dir[128];
+            snprintf(dir, sizeof dir, "%s" CG_ROOT "/memory", base);
+            if (!try_dir(out->mem_dir, sizeof out->mem_dir, dir,
+                         base[0] ? "/" : pc.v1_memory, "memory.usage_in_bytes"))
                 out->mem_dir[0] = '\0';
             snprintf(out->path, sizeof out->path, "%s", pc.v1_memory);
         }
         if (pc.v1_cpu[0]) {
-            char base[128];
-            snprintf(base, sizeof base, CG_ROOT "/%s", pc.v1_cpu_mount);
-            if (!try_dir(out->cpu_dir, sizeof out->cpu_dir, base, pc.v1_cpu, "cpu.stat") &&
-                !try_dir(out->cpu_dir, sizeof out->cpu_dir, CG_ROOT "/cpu", pc.v1_cpu, "cpu.stat"))
+            const char *base = procparse_cgroup_outside(pc.v1_cpu) ? root : "";
+            const char *path = base[0] ? "/" : pc.v1_cpu;
+            char dir[192], cpu[128];
+            snprintf(dir, sizeof dir, "%s" CG_ROOT "/%s", base, pc.v1_cpu_mount);
+            snprintf(cpu, sizeof cpu, "%s" CG_ROOT "/cpu", base);
+            if (!try_dir(out->cpu_dir, sizeof out->cpu_dir, dir, path, "cpu.stat") &&
+                !try_dir(out->cpu_dir, sizeof out->cpu_dir, cpu, path, "cpu.stat"))
                 out->cpu_dir[0] = '\0';
         }
     }

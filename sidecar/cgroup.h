@@ -4,8 +4,9 @@
  * Owns nothing. I/O: reads /proc/PID/cgroup and cgroupfs; parsing is in
  * procparse.c. Handles cgroup v2, v1 and hybrid hosts, and a target in its
  * own cgroup namespace (a container): when its path is outside our view
- * ("/.."), its files are read through /proc/PID/root/sys/fs/cgroup, which
- * is the container's own cgroup. */
+ * ("/.."), its files are read through /proc/PID/root/sys/fs/cgroup (v1:
+ * /sys/fs/cgroup/memory and /sys/fs/cgroup/cpu,cpuacct), which is the
+ * container's own cgroup. */
 #ifndef STAKEOUT_CGROUP_H
 #define STAKEOUT_CGROUP_H
 
