@@ -1,10 +1,12 @@
 /* tests/test_collector.c - the collectors against real processes from
  * tests/targets: CPU within tolerance of what a burner does, hot threads by
  * name, RSS, threads, fds, restarts (pid file, regex, exec), a target that is
- * not there yet, an OOM kill named as such, missing permission reported
- * without a crash, and `stakeout status --json`. No fake /proc. */
+ * not there yet, an OOM kill named as such, the descriptors of a cgroup
+ * shared by its processes and closed after them, missing permission
+ * reported without a crash, and `stakeout status --json`. No fake /proc. */
 #include <criterion/criterion.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -22,6 +24,7 @@
 #include "collector.h"
 #include "config.h"
 #include "discover.h"
+#include "support/cgroup.h"
 #include "support/child.h"
 #include "support/spawn.h"
 
@@ -562,6 +565,64 @@ Test(collector, oom_kill_in_the_cgroup_is_named_as_the_exit_reason, .timeout = 6
     config_free(cfg);
     child_stop(&a);
     rmdir(dir);
+}
+
+/* The descriptors this process holds on cgroupfs directories. */
+static size_t cgroup_dir_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert_not_null(d, "%s", strerror(errno));
+    size_t n = 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        char to[4096];
+        ssize_t k = readlinkat(dirfd(d), de->d_name, to, sizeof to - 1);
+        if (k > 0) {
+            to[k] = '\0';
+            n += strncmp(to, "/sys/fs/cgroup/", 15) == 0 || strcmp(to, "/sys/fs/cgroup") == 0;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* Three processes in one cgroup: its directories are open once for the
+ * three (one on v2, memory and cpu on v1), while one of them lives. */
+Test(collector, cgroup_directories_are_shared_by_its_processes_and_closed_after_them,
+     .timeout = 60)
+{
+    char dir[256], tag[64];
+    bool v2 = cgroup_make("memory", dir, sizeof dir);
+    snprintf(tag, sizeof tag, "shared-%d-%ld", (int)getpid(), (long)mono_ns());
+    struct child a[3];
+    for (int i = 0; i < 3; i++) {
+        start(&a[i], "allocator", "--tag", tag, NULL, NULL);
+        cgroup_join(dir, a[i].pid);
+    }
+    struct config *cfg = cfg_from("version: 1\n"
+                                  "targets: [{name: a, match: {process: 'allocator --tag %s$'}}]\n"
+                                  "rules: []\n", tag);
+    size_t before = cgroup_dir_fds();
+    struct collector *c = collector_new(cfg);
+    const struct coll_event *ev;
+    poll_events(c, &ev);
+    cr_assert_eq(collector_count(c), 3);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert(collector_at(c, i)->detail.have_cg_mem, "the cgroup is read");
+    cr_assert_eq(cgroup_dir_fds() - before, v2 ? 1u : 2u, "%zu descriptors for one cgroup",
+                 cgroup_dir_fds() - before);
+
+    child_stop(&a[0]);
+    size_t n = poll_events(c, &ev);
+    cr_assert_not_null(find_event(ev, n, COLL_EXITED));
+    cr_assert_eq(cgroup_dir_fds() - before, v2 ? 1u : 2u, "the others still use it");
+    child_stop(&a[1]);
+    child_stop(&a[2]);
+    n = poll_events(c, &ev);
+    cr_assert_not_null(find_event(ev, n, COLL_EXITED));
+    cr_assert_eq(cgroup_dir_fds(), before, "closed once its last process is gone");
+    collector_free(c);
+    config_free(cfg);
+    cgroup_remove(dir);
 }
 
 Test(collector, missing_permission_problem_names_the_cause, .timeout = 30)
