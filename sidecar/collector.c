@@ -703,7 +703,9 @@ static void measure(struct collector *c, struct instance *in, struct pids_stack 
             if (cg->mem_limit != UINT64_MAX && cg->mem_limit > 0)
                 s.v[METRIC_MEM_LIMIT] = (float)(100.0 * (double)cg->mem_usage / (double)cg->mem_limit);
         }
-        if (cg->events.have) {
+        /* A zombie has exited: an OOM kill that raised the counters is its
+         * death's reason, told at the exit against the counters before. */
+        if (cg->events.have && in->detail.state != 'Z') {
             static const char *names[] = {"high", "max", "oom", "oom_kill"};
             const uint64_t now_v[] = {cg->events.high, cg->events.max, cg->events.oom,
                                       cg->events.oom_kill};
