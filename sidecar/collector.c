@@ -389,6 +389,8 @@ static void instance_died(struct collector *c, struct instance *in, int64_t now_
         cg->events.oom_kill > in->detail.events.oom_kill)
         p->death_reason = "oom-killed";
     p->dead_events = cg && cg->events.have ? cg->events : in->detail.events;
+    /* a successor in the same cgroup counts its memory events from here */
+    in->detail.events = p->dead_events;
     cg_release(c, &p->cg); /* a successor locates its own */
     free(p->last_window);
     p->nlast_window = history_len(&in->hist);
