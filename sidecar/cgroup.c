@@ -215,12 +215,10 @@ int cgroup_read(const struct cgroup_loc *loc, struct cgroup_sample *out)
             out->have_mem = true;
             out->mem_usage = v;
         }
-        n = read_in(&loc->mem, loc->v2 ? "memory.max" : "memory.limit_in_bytes", buf,
-                    sizeof buf);
+        n = read_in(&loc->mem, loc->v2 ? "memory.max" : "memory.limit_in_bytes", buf, sizeof buf);
         if (n > 0 && procparse_u64_file(buf, (size_t)n, &v) == 0)
             out->mem_limit = v;
-        n = read_in(&loc->mem, loc->v2 ? "memory.events" : "memory.oom_control", buf,
-                    sizeof buf);
+        n = read_in(&loc->mem, loc->v2 ? "memory.events" : "memory.oom_control", buf, sizeof buf);
         if (n > 0 && procparse_memory_events(buf, (size_t)n, &out->events) != 0)
             out->events.have = false;
         if (loc->v2) {

@@ -7,12 +7,12 @@
  * after its death, when its /proc/PID/root is gone), shared by the
  * processes of one cgroup, closed once the last of them has died. At most
  * one descriptor per distinct cgroup on v2 and two (memory, cpu) on v1, so
- * never more than two per live instance. Borrows: the config. I/O: /proc through libproc2 (stat items:
- * CPU ticks, faults, threads, state, start time, comm) and plain reads where
- * libproc2 has no item or would read the same file twice (/proc/PID/status
- * for the RSS split, swap, size and context switches; the fd count from
- * stat(2) of /proc/PID/fd; cgroupfs for limits, throttling, events and
- * pressure).
+ * never more than two per live instance. Borrows: the config. I/O: /proc
+ * through libproc2 (stat items: CPU ticks, faults, threads, state, start
+ * time, comm) and plain reads where libproc2 has no item or would read the
+ * same file twice (/proc/PID/status for the RSS split, swap, size and
+ * context switches; the fd count from stat(2) of /proc/PID/fd; cgroupfs for
+ * limits, throttling, events and pressure).
  *
  * Idle polling is cheap by design: discovery lists /proc only every few
  * polls once every target is found; per-thread CPU is read only for

@@ -498,10 +498,10 @@ static void limit_memory(const char *dir, bool v2)
 {
     char swap[320];
     cgroup_set(dir, v2 ? "memory.max" : "memory.limit_in_bytes", "50331648");
-    snprintf(swap, sizeof swap, "%s/%s", dir, v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes");
+    const char *swap_file = v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes";
+    snprintf(swap, sizeof swap, "%s/%s", dir, swap_file);
     if (access(swap, W_OK) == 0)
-        cgroup_set(dir, v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes",
-                   v2 ? "0" : "50331648");
+        cgroup_set(dir, swap_file, v2 ? "0" : "50331648");
 }
 
 Test(collector, oom_kill_in_the_cgroup_is_named_as_the_exit_reason, .timeout = 60)
