@@ -52,8 +52,8 @@ struct inst_private {
     uint64_t nr_periods, nr_throttled;
     double throttled;             /* percent, NaN until two reads */
     int last_fds;                 /* -1 until read */
-    struct cgroup_loc cg;
-    bool cg_ok;
+    struct cg_cache *cg;          /* its cgroup, shared (cg_release); NULL: none seen */
+    int cg_err;                   /* why none: cg_acquire's error */
     struct thread_ticks *threads; /* sorted by tid, owned */
     size_t nthreads;
     int64_t threads_ns;
@@ -67,13 +67,16 @@ struct inst_private {
     struct cg_mem_events dead_events;
 };
 
-/* One cgroup's values, refreshed once per poll (fully every CG_SLOW_EVERY). */
+/* One cgroup, shared by the instances of the processes in it: its
+ * directories, open while a live process is in it (they outlive the
+ * process; see cgroup.h), and its values, refreshed once per poll (fully
+ * every CG_SLOW_EVERY) whatever the number of processes. */
 struct cg_cache {
-    char dir[PATH_MAX];
+    struct cgroup_loc loc;        /* owned: its descriptors */
+    unsigned refs;                /* instances using it; freed at 0 */
     struct cgroup_sample s;
     int rc;
     unsigned long read_poll;      /* poll of the last refresh */
-    unsigned long used_poll;      /* poll that last asked for it */
     unsigned long full_poll;      /* poll of the last full read, 0: never */
 };
 
@@ -91,8 +94,8 @@ struct collector {
     double *errors;               /* per target, per minute */
     struct coll_event *ev;        /* owned */
     size_t nev, capev;
-    struct cg_cache *cgc;         /* this poll's cgroup reads */
-    size_t ncgc, capcgc;
+    struct cg_cache **cgc;        /* owned: the cgroups of the instances */
+    size_t ncgc;
     unsigned long polls;
     size_t history_cap;
     bool track_threads;           /* default for new instances */
@@ -102,6 +105,80 @@ struct collector {
 };
 
 static const int64_t NONE = -1;
+
+/* ---- cgroups, shared by their processes ---------------------------------- */
+
+/* The cgroup of pid with one more reference, shared with the instances
+ * already in it, or NULL when none is visible (*err: cgroup_locate's
+ * error, 0 when it found nothing). Its directories are opened now, while
+ * the process lives. */
+static struct cg_cache *cg_acquire(struct collector *c, int pid, int *err)
+{
+    struct cgroup_loc loc;
+    *err = cgroup_locate(pid, &loc);
+    if (*err != 0)
+        return NULL;
+    if (loc.mem.fd < 0 && loc.cpu.fd < 0)
+        return NULL;
+    for (size_t i = 0; i < c->ncgc; i++) {
+        if (cgroup_same(&c->cgc[i]->loc, &loc)) {
+            cgroup_loc_fini(&loc); /* open already */
+            c->cgc[i]->refs++;
+            return c->cgc[i];
+        }
+    }
+    struct cg_cache *e = xcalloc(1, sizeof *e);
+    e->loc = loc;
+    e->refs = 1;
+    c->cgc = xreallocarray(c->cgc, c->ncgc + 1, sizeof *c->cgc);
+    c->cgc[c->ncgc++] = e;
+    return e;
+}
+
+/* Drop the reference *e (NULL: none) and set it to NULL; the last one
+ * closes the cgroup's directories. */
+static void cg_release(struct collector *c, struct cg_cache **e)
+{
+    struct cg_cache *x = *e;
+    *e = NULL;
+    if (!x || --x->refs > 0)
+        return;
+    for (size_t i = 0; i < c->ncgc; i++) {
+        if (c->cgc[i] == x) {
+            c->cgc[i] = c->cgc[--c->ncgc];
+            break;
+        }
+    }
+    cgroup_loc_fini(&x->loc);
+    free(x);
+}
+
+enum cg_mode {
+    CG_CACHED, /* the values of the last read, no I/O */
+    CG_POLL,   /* usage, cpu.stat and pressure now; everything every CG_SLOW_EVERY */
+    CG_FULL,   /* everything now (memory.events at an exit) */
+};
+
+/* A cgroup's values (e may be NULL: none), read at most once per poll
+ * whatever the number of its processes. *fresh tells whether they were
+ * read at this poll. */
+static const struct cgroup_sample *cg_sample(struct collector *c, struct cg_cache *e,
+                                             enum cg_mode mode, bool *fresh)
+{
+    *fresh = false;
+    if (!e)
+        return NULL;
+    if (mode == CG_FULL || e->full_poll == 0 ||
+        (mode == CG_POLL && c->polls - e->full_poll >= CG_SLOW_EVERY)) {
+        e->rc = cgroup_read(&e->loc, &e->s);
+        e->full_poll = e->read_poll = c->polls;
+    } else if (mode == CG_POLL && e->read_poll != c->polls) {
+        e->rc = cgroup_read_fast(&e->loc, &e->s);
+        e->read_poll = c->polls;
+    }
+    *fresh = e->read_poll == c->polls;
+    return e->rc == 0 ? &e->s : NULL;
+}
 
 struct collector *collector_new(const struct config *cfg)
 {
@@ -137,13 +214,14 @@ static void coll_event_fini(struct coll_event *e)
     e->window = NULL;
 }
 
-static void instance_free(struct instance *in)
+static void instance_free(struct collector *c, struct instance *in)
 {
     if (!in)
         return;
     procmeta_fini(&in->meta);
     history_fini(&in->hist);
     if (in->priv) {
+        cg_release(c, &in->priv->cg);
         free(in->priv->threads);
         free(in->priv->last_window);
         procmeta_fini(&in->priv->dead_meta);
@@ -160,11 +238,11 @@ void collector_free(struct collector *c)
         coll_event_fini(&c->ev[i]);
     free(c->ev);
     for (size_t i = 0; i < c->ninst; i++)
-        instance_free(c->inst[i]);
+        instance_free(c, c->inst[i]);
     free(c->inst);
     free(c->errors);
     free(c->res);
-    free(c->cgc);
+    free(c->cgc); /* empty: the instances held the last references */
     discover_free(c->disc);
     procps_pids_unref(&c->info);
     free(c);
@@ -237,50 +315,6 @@ static struct coll_event *ev_new(struct collector *c, enum coll_event_kind kind,
     return e;
 }
 
-/* ---- cgroup reads, once per cgroup per poll ------------------------------ */
-
-enum cg_mode {
-    CG_CACHED, /* the values of the last read, no I/O */
-    CG_POLL,   /* usage, cpu.stat and pressure now; everything every CG_SLOW_EVERY */
-    CG_FULL,   /* everything now (memory.events at an exit) */
-};
-
-/* A cgroup's values, read at most once per poll whatever the number of its
- * processes. *fresh tells whether they were read at this poll. */
-static const struct cgroup_sample *cg_sample(struct collector *c, const struct cgroup_loc *loc,
-                                             enum cg_mode mode, bool *fresh)
-{
-    const char *key = loc->mem_dir[0] ? loc->mem_dir : loc->cpu_dir;
-    struct cg_cache *e = NULL;
-    *fresh = false;
-    if (!key[0])
-        return NULL;
-    for (size_t i = 0; i < c->ncgc && !e; i++) {
-        if (strcmp(c->cgc[i].dir, key) == 0)
-            e = &c->cgc[i];
-    }
-    if (!e) {
-        if (c->ncgc == c->capcgc) {
-            c->capcgc = c->capcgc ? 2 * c->capcgc : 4;
-            c->cgc = xreallocarray(c->cgc, c->capcgc, sizeof *c->cgc);
-        }
-        e = &c->cgc[c->ncgc++];
-        memset(e, 0, sizeof *e);
-        snprintf(e->dir, sizeof e->dir, "%s", key);
-    }
-    if (mode == CG_FULL || e->full_poll == 0 ||
-        (mode == CG_POLL && c->polls - e->full_poll >= CG_SLOW_EVERY)) {
-        e->rc = cgroup_read(loc, &e->s);
-        e->full_poll = e->read_poll = c->polls;
-    } else if (mode == CG_POLL && e->read_poll != c->polls) {
-        e->rc = cgroup_read_fast(loc, &e->s);
-        e->read_poll = c->polls;
-    }
-    *fresh = e->read_poll == c->polls;
-    e->used_poll = c->polls;
-    return e->rc == 0 ? &e->s : NULL;
-}
-
 /* ---- instances ------------------------------------------------------------ */
 
 static struct instance *instance_new(struct collector *c, size_t target, int pid)
@@ -298,7 +332,7 @@ static struct instance *instance_new(struct collector *c, size_t target, int pid
     return in;
 }
 
-static void reset_deltas(struct instance *in)
+static void reset_deltas(struct collector *c, struct instance *in)
 {
     struct inst_private *p = in->priv;
     p->have_prev = false;
@@ -309,7 +343,8 @@ static void reset_deltas(struct instance *in)
     free(p->threads);
     p->threads = NULL;
     p->nthreads = 0;
-    p->cg_ok = cgroup_locate(in->pid, &p->cg) == 0;
+    cg_release(c, &p->cg);
+    p->cg = cg_acquire(c, in->pid, &p->cg_err);
     in->nhot = 0;
 }
 
@@ -325,7 +360,7 @@ static int instance_attach(struct collector *c, struct instance *in, int pid)
     in->pid = pid;
     in->alive = true;
     in->priv->died_ns = NONE;
-    reset_deltas(in);
+    reset_deltas(c, in);
     if (meta.exe_errno) {
         struct coll_event *e = ev_new(c, COLL_PROBLEM, in);
         snprintf(e->what, sizeof e->what,
@@ -341,9 +376,10 @@ static void instance_died(struct collector *c, struct instance *in, int64_t now_
                           const char *why)
 {
     struct inst_private *p = in->priv;
-    /* a full read: memory.events tells an OOM kill from a plain exit */
+    /* a full read: memory.events tells an OOM kill from a plain exit. The
+     * directory was opened while the process lived: its root is gone now. */
     bool fresh;
-    const struct cgroup_sample *cg = p->cg_ok ? cg_sample(c, &p->cg, CG_FULL, &fresh) : NULL;
+    const struct cgroup_sample *cg = cg_sample(c, p->cg, CG_FULL, &fresh);
 
     in->alive = false;
     p->died_ns = now_ns;
@@ -353,6 +389,9 @@ static void instance_died(struct collector *c, struct instance *in, int64_t now_
         cg->events.oom_kill > in->detail.events.oom_kill)
         p->death_reason = "oom-killed";
     p->dead_events = cg && cg->events.have ? cg->events : in->detail.events;
+    /* a successor in the same cgroup counts its memory events from here */
+    in->detail.events = p->dead_events;
+    cg_release(c, &p->cg); /* a successor locates its own */
     free(p->last_window);
     p->nlast_window = history_len(&in->hist);
     p->last_window = xcalloc(p->nlast_window ? p->nlast_window : 1, sizeof *p->last_window);
@@ -445,7 +484,7 @@ static void reconcile(struct collector *c, int64_t now_ns)
             if (instance_attach(c, in, pid) != 0) {
                 /* gone again before we could look: forget it */
                 c->ninst--;
-                instance_free(in);
+                instance_free(c, in);
                 continue;
             }
             ev_new(c, COLL_APPEARED, in);
@@ -637,11 +676,11 @@ static void measure(struct collector *c, struct instance *in, struct pids_stack 
     if (detail_poll)
         read_status_detail(in, now_ns);
 
+    if (!p->cg && (p->cg_err == -EMFILE || p->cg_err == -ENFILE))
+        p->cg = cg_acquire(c, in->pid, &p->cg_err); /* descriptors may be back */
     bool cg_fresh = false;
     const struct cgroup_sample *cg =
-        p->cg_ok ? cg_sample(c, &p->cg, c->need_cgroup || detail_poll ? CG_POLL : CG_CACHED,
-                             &cg_fresh)
-                 : NULL;
+        cg_sample(c, p->cg, c->need_cgroup || detail_poll ? CG_POLL : CG_CACHED, &cg_fresh);
     double quota = cg && cg->cpu_quota > 0 ? cg->cpu_quota : (double)c->cpus;
     in->detail.cpu_quota = cg ? cg->cpu_quota : 0;
     if (!isnan(s.v[METRIC_CPU]))
@@ -666,7 +705,9 @@ static void measure(struct collector *c, struct instance *in, struct pids_stack 
             if (cg->mem_limit != UINT64_MAX && cg->mem_limit > 0)
                 s.v[METRIC_MEM_LIMIT] = (float)(100.0 * (double)cg->mem_usage / (double)cg->mem_limit);
         }
-        if (cg->events.have) {
+        /* A zombie has exited: an OOM kill that raised the counters is its
+         * death's reason, told at the exit against the counters before. */
+        if (cg->events.have && in->detail.state != 'Z') {
             static const char *names[] = {"high", "max", "oom", "oom_kill"};
             const uint64_t now_v[] = {cg->events.high, cg->events.max, cg->events.oom,
                                       cg->events.oom_kill};
@@ -776,13 +817,6 @@ size_t collector_poll(struct collector *c, int64_t now_ns, const struct coll_eve
         coll_event_fini(&c->ev[i]);
     c->nev = 0;
     c->polls++;
-    /* forget cgroups nobody has read for a while (their processes are gone) */
-    for (size_t i = 0; i < c->ncgc;) {
-        if (c->polls - c->cgc[i].used_poll > 100)
-            c->cgc[i] = c->cgc[--c->ncgc];
-        else
-            i++;
-    }
 
     /* Discovery: at start, while a target waits, and every few seconds. */
     bool waiting = false;

@@ -1,13 +1,18 @@
 /* sidecar/collector.h - measure every watched process at each poll.
  *
  * Owns: the watched-process instances (one per process a target matches),
- * their histories and metadata, the libproc2 handle, and the events of the
- * last poll. Borrows: the config. I/O: /proc through libproc2 (stat items:
- * CPU ticks, faults, threads, state, start time, comm) and plain reads where
- * libproc2 has no item or would read the same file twice (/proc/PID/status
- * for the RSS split, swap, size and context switches; the fd count from
- * stat(2) of /proc/PID/fd; cgroupfs for limits, throttling, events and
- * pressure).
+ * their histories and metadata, the libproc2 handle, the events of the
+ * last poll, and the directory descriptors of the cgroups of live
+ * instances: opened when the process is found (cgroup.h: they still read
+ * after its death, when its /proc/PID/root is gone), shared by the
+ * processes of one cgroup, closed once the last of them has died. At most
+ * one descriptor per distinct cgroup on v2 and two (memory, cpu) on v1, so
+ * never more than two per live instance. Borrows: the config. I/O: /proc
+ * through libproc2 (stat items: CPU ticks, faults, threads, state, start
+ * time, comm) and plain reads where libproc2 has no item or would read the
+ * same file twice (/proc/PID/status for the RSS split, swap, size and
+ * context switches; the fd count from stat(2) of /proc/PID/fd; cgroupfs for
+ * limits, throttling, events and pressure).
  *
  * Idle polling is cheap by design: discovery lists /proc only every few
  * polls once every target is found; per-thread CPU is read only for

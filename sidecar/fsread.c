@@ -8,10 +8,30 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-ssize_t fsread_at(int dirfd, const char *name, char *buf, size_t len)
+ssize_t fsread_fd(int fd, char *buf, size_t len)
 {
     size_t used = 0;
-    ssize_t rc;
+
+    if (len == 0)
+        return -EINVAL;
+    while (used < len - 1) {
+        ssize_t r = read(fd, buf + used, len - 1 - used);
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r == -1) {
+            buf[used] = '\0';
+            return -errno;
+        }
+        if (r == 0)
+            break;
+        used += (size_t)r;
+    }
+    buf[used] = '\0';
+    return (ssize_t)used;
+}
+
+ssize_t fsread_at(int dirfd, const char *name, char *buf, size_t len)
+{
     int fd;
 
     if (len == 0)
@@ -21,21 +41,7 @@ ssize_t fsread_at(int dirfd, const char *name, char *buf, size_t len)
     } while (fd == -1 && errno == EINTR);
     if (fd == -1)
         return -errno;
-    while (used < len - 1) {
-        ssize_t r = read(fd, buf + used, len - 1 - used);
-        if (r == -1 && errno == EINTR)
-            continue;
-        if (r == -1) {
-            rc = -errno;
-            goto out;
-        }
-        if (r == 0)
-            break;
-        used += (size_t)r;
-    }
-    rc = (ssize_t)used;
-out:
-    buf[used] = '\0';
+    ssize_t rc = fsread_fd(fd, buf, len);
     close(fd);
     return rc;
 }

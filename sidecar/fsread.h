@@ -12,6 +12,9 @@
  * byte count or a negative errno. */
 ssize_t fsread(const char *path, char *buf, size_t len) __attribute__((warn_unused_result));
 
+/* Read from fd, an open file, into buf the same way; fd stays open. */
+ssize_t fsread_fd(int fd, char *buf, size_t len) __attribute__((warn_unused_result));
+
 /* Same, relative to a directory fd (openat). */
 ssize_t fsread_at(int dirfd, const char *name, char *buf, size_t len)
     __attribute__((warn_unused_result));

@@ -142,6 +142,7 @@ int procmeta_read(int pid, struct proc_meta *meta)
     if (cgroup_locate(pid, &loc) == 0) {
         snprintf(meta->cgroup, sizeof meta->cgroup, "%s", loc.path);
         snprintf(meta->container_id, sizeof meta->container_id, "%s", loc.container_id);
+        cgroup_loc_fini(&loc);
     }
     return 0;
 }

@@ -498,6 +498,18 @@ int procparse_cgroup(const char *buf, size_t n, struct proc_cgroup *out)
     return 0;
 }
 
+bool procparse_cgroup_outside(const char *path)
+{
+    for (const char *p = path; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return true;
+        p += n;
+        p += *p == '/';
+    }
+    return false;
+}
+
 /* ---- /proc/PID/maps ---------------------------------------------------- */
 
 int procparse_maps_line(const char *line, size_t n, struct proc_map *out)

@@ -78,6 +78,13 @@ struct proc_cgroup {
 int procparse_cgroup(const char *buf, size_t n, struct proc_cgroup *out)
     __attribute__((warn_unused_result));
 
+/* Whether a path of /proc/PID/cgroup lies outside the reader's cgroup
+ * namespace: the kernel writes it relative to the reader's root, climbing
+ * with ".." components ("/../app"), when the process is in no cgroup below
+ * that root (a process of another container). A cgroup may be named
+ * "..foo": only a whole ".." component counts. */
+bool procparse_cgroup_outside(const char *path);
+
 /* One line of /proc/PID/maps, "START-END PERMS OFFSET MAJ:MIN INODE [PATH]",
  * with or without its '\n' (the caller splits the file into lines). path
  * points into line (not NUL-terminated: path_len bytes, 0 for anonymous

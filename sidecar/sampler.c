@@ -659,7 +659,11 @@ static int capture_run(const struct sampler_opts *o, struct profile **out, char 
     c.p->pid = o->pid;
     c.p->period_ns = c.interval_ns;
     read_comm(&c);
-    c.have_cgroup = cgroup_locate(o->pid, &c.cg) == 0 && cgroup_read(&c.cg, &c.cgs) == 0;
+    if (cgroup_locate(o->pid, &c.cg) == 0) {
+        c.have_cgroup = cgroup_read(&c.cg, &c.cgs) == 0;
+        if (!c.have_cgroup)
+            cgroup_loc_fini(&c.cg);
+    }
     double pct;
     if (mem_near_limit(&c, &pct)) {
         c.p->aborted = true;
@@ -668,6 +672,7 @@ static int capture_run(const struct sampler_opts *o, struct profile **out, char 
                      pct);
         c.p->start_wall_ns = clock_wall_ns();
         c.p->start_mono_ns = clock_mono_ns();
+        cgroup_loc_fini(&c.cg); /* have_cgroup: mem_near_limit read it */
         *out = c.p;
         return 0;
     }
@@ -707,6 +712,8 @@ out_detach:
 out_mask:
     tracee_fini(&c.ts); /* frees, and keeps what the target did */
     tracee_nice_restore(reniced, old_nice);
+    if (c.have_cgroup)
+        cgroup_loc_fini(&c.cg);
     if (rc < 0) {
         profile_free(c.p);
         return rc;

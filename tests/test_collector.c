@@ -1,10 +1,13 @@
 /* tests/test_collector.c - the collectors against real processes from
  * tests/targets: CPU within tolerance of what a burner does, hot threads by
  * name, RSS, threads, fds, restarts (pid file, regex, exec), a target that is
- * not there yet, an OOM kill named as such, missing permission reported
- * without a crash, and `stakeout status --json`. No fake /proc. */
+ * not there yet, an OOM kill named as such (also when a poll reads the
+ * counters while the killed process is a zombie), the descriptors of a
+ * cgroup shared by its processes and closed after them, missing permission
+ * reported without a crash, and `stakeout status --json`. No fake /proc. */
 #include <criterion/criterion.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -22,6 +25,7 @@
 #include "collector.h"
 #include "config.h"
 #include "discover.h"
+#include "support/cgroup.h"
 #include "support/child.h"
 #include "support/spawn.h"
 
@@ -488,53 +492,26 @@ Test(collector, exec_of_a_new_binary_is_a_restart, .timeout = 30)
     child_stop(&a);
 }
 
-/* A memory cgroup of our own with a small limit, v2 or v1; NULL if the
- * machine does not let us make one. */
-static const char *make_memcg(char *dir, size_t len, bool *v2)
+/* A memory limit of 48 MiB on the test's own cgroup, and no swap beyond it
+ * where there is swap: the OOM killer, not the swap, answers a growth. */
+static void limit_memory(const char *dir, bool v2)
 {
-    static const char *bases[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/memory"};
-    for (int i = 0; i < 2; i++) {
-        char probe[256];
-        *v2 = i == 0;
-        snprintf(probe, sizeof probe, "%s/%s", bases[i], *v2 ? "cgroup.subtree_control" : "memory.limit_in_bytes");
-        if (access(probe, W_OK) != 0 && access(probe, R_OK) != 0)
-            continue;
-        snprintf(dir, len, "%s/stakeout-test-%d", bases[i], (int)getpid());
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            continue;
-        char limit[4096];
-        snprintf(limit, sizeof limit, "%s/%s", dir, *v2 ? "memory.max" : "memory.limit_in_bytes");
-        FILE *f = fopen(limit, "w");
-        if (!f) {
-            rmdir(dir);
-            continue;
-        }
-        fprintf(f, "%d\n", 48 << 20);
-        if (fclose(f) != 0) {
-            rmdir(dir);
-            continue;
-        }
-        return dir;
-    }
-    return NULL;
+    char swap[320];
+    cgroup_set(dir, v2 ? "memory.max" : "memory.limit_in_bytes", "50331648");
+    const char *swap_file = v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes";
+    snprintf(swap, sizeof swap, "%s/%s", dir, swap_file);
+    if (access(swap, W_OK) == 0)
+        cgroup_set(dir, swap_file, v2 ? "0" : "50331648");
 }
 
 Test(collector, oom_kill_in_the_cgroup_is_named_as_the_exit_reason, .timeout = 60)
 {
-    char dir[512];
-    bool v2;
-    if (!make_memcg(dir, sizeof dir, &v2)) {
-        cr_skip_test("no writable memory cgroup on this machine");
-        return;
-    }
+    char dir[256];
+    bool v2 = cgroup_make("memory", dir, sizeof dir);
+    limit_memory(dir, v2);
     struct child a;
     start(&a, "allocator", NULL, NULL, NULL, NULL);
-    char procs[600];
-    snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
-    FILE *f = fopen(procs, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "%d\n", a.pid);
-    cr_assert_eq(fclose(f), 0, "moving the allocator into %s", dir);
+    cgroup_join(dir, a.pid);
     struct config *cfg = cfg_from("version: 1\ntargets: [{name: a, match: {pid: %d}}]\n"
                                   "rules: []\n", a.pid);
     struct collector *c = collector_new(cfg);
@@ -561,7 +538,109 @@ Test(collector, oom_kill_in_the_cgroup_is_named_as_the_exit_reason, .timeout = 6
     collector_free(c);
     config_free(cfg);
     child_stop(&a);
-    rmdir(dir);
+    cgroup_remove(dir);
+}
+
+/* An OOM-killed process stays a zombie until its parent reaps it, and the
+ * polls in between read its cgroup's counters, already raised by the kill
+ * (a full read at least every 10 polls): its exit is an OOM kill all the
+ * same, and no memory event of its own. */
+Test(collector, oom_killed_target_polled_as_a_zombie_is_still_oom_killed, .timeout = 60)
+{
+    char dir[256];
+    bool v2 = cgroup_make("memory", dir, sizeof dir);
+    limit_memory(dir, v2);
+    struct child a;
+    start(&a, "allocator", NULL, NULL, NULL, NULL);
+    cgroup_join(dir, a.pid);
+    struct config *cfg = cfg_from("version: 1\ntargets: [{name: a, match: {pid: %d}}]\n"
+                                  "rules: []\n", a.pid);
+    struct collector *c = collector_new(cfg);
+    const struct coll_event *ev;
+    poll_events(c, &ev);
+    struct instance *in = only_alive(c);
+    cr_assert(in->detail.events.have, "the cgroup's memory events are read");
+    cr_assert_eq(in->detail.events.oom_kill, 0);
+
+    cr_assert(child_send(&a, "grow 200\n"));
+    char line[128];
+    cr_assert_lt(child_readline(&a, line, sizeof line, 20000), 0, "allocator survived: %s", line);
+    siginfo_t si = {0};
+    cr_assert_eq(waitid(P_PID, (id_t)a.pid, &si, WEXITED | WNOWAIT), 0, "%s", strerror(errno));
+    cr_assert(si.si_code == CLD_KILLED && si.si_status == SIGKILL, "killed by the OOM killer");
+    for (int i = 0; i < 21; i++) {
+        size_t n = poll_events(c, &ev);
+        cr_assert_null(find_event(ev, n, COLL_EXITED), "a zombie is taken for gone");
+        cr_assert_null(find_event(ev, n, COLL_MEMORY_EVENT), "the zombie's own kill as an event");
+    }
+    cr_assert_eq(in->detail.state, 'Z');
+    child_stop(&a); /* reaped: gone from /proc */
+    size_t n = poll_events(c, &ev);
+    const struct coll_event *ex = find_event(ev, n, COLL_EXITED);
+    cr_assert_not_null(ex);
+    cr_assert_str_eq(ex->reason, "oom-killed");
+    cr_assert_geq(ex->events.oom_kill, 1);
+    collector_free(c);
+    config_free(cfg);
+    cgroup_remove(dir);
+}
+
+/* The descriptors this process holds on cgroupfs directories. */
+static size_t cgroup_dir_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert_not_null(d, "%s", strerror(errno));
+    size_t n = 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        char to[4096];
+        ssize_t k = readlinkat(dirfd(d), de->d_name, to, sizeof to - 1);
+        if (k > 0) {
+            to[k] = '\0';
+            n += strncmp(to, "/sys/fs/cgroup/", 15) == 0 || strcmp(to, "/sys/fs/cgroup") == 0;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* Three processes in one cgroup: its directories are open once for the
+ * three (one on v2, memory and cpu on v1), while one of them lives. */
+Test(collector, cgroup_directories_are_shared_by_its_processes_and_closed_after_them,
+     .timeout = 60)
+{
+    char dir[256], tag[64];
+    bool v2 = cgroup_make("memory", dir, sizeof dir);
+    snprintf(tag, sizeof tag, "shared-%d-%ld", (int)getpid(), (long)mono_ns());
+    struct child a[3];
+    for (int i = 0; i < 3; i++) {
+        start(&a[i], "allocator", "--tag", tag, NULL, NULL);
+        cgroup_join(dir, a[i].pid);
+    }
+    struct config *cfg = cfg_from("version: 1\n"
+                                  "targets: [{name: a, match: {process: 'allocator --tag %s$'}}]\n"
+                                  "rules: []\n", tag);
+    size_t before = cgroup_dir_fds();
+    struct collector *c = collector_new(cfg);
+    const struct coll_event *ev;
+    poll_events(c, &ev);
+    cr_assert_eq(collector_count(c), 3);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert(collector_at(c, i)->detail.have_cg_mem, "the cgroup is read");
+    cr_assert_eq(cgroup_dir_fds() - before, v2 ? 1u : 2u, "%zu descriptors for one cgroup",
+                 cgroup_dir_fds() - before);
+
+    child_stop(&a[0]);
+    size_t n = poll_events(c, &ev);
+    cr_assert_not_null(find_event(ev, n, COLL_EXITED));
+    cr_assert_eq(cgroup_dir_fds() - before, v2 ? 1u : 2u, "the others still use it");
+    child_stop(&a[1]);
+    child_stop(&a[2]);
+    n = poll_events(c, &ev);
+    cr_assert_not_null(find_event(ev, n, COLL_EXITED));
+    cr_assert_eq(cgroup_dir_fds(), before, "closed once its last process is gone");
+    collector_free(c);
+    config_free(cfg);
+    cgroup_remove(dir);
 }
 
 Test(collector, missing_permission_problem_names_the_cause, .timeout = 30)

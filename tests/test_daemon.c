@@ -17,7 +17,9 @@
  * rules file is loaded without SIGHUP; a rules file others can write is
  * refused at start, one another user owns at reload; log lines are logfmt,
  * or JSON with --log-format json; a restart gives one "restarted" alert
- * with the history before the death;
+ * with the history before the death; a target OOM-killed in a pod, its
+ * cgroup seen only through its own root, restarts for the reason
+ * "oom-killed" with the cgroup's counters after the kill;
  * SIGTERM stops within seconds with exit 0, also in the middle of a
  * capture, leaving the target running and untraced; /metrics is valid
  * Prometheus text; POST /capture needs the token, answers 202 and an alert
@@ -55,6 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "support/cgroup.h"
 #include "support/child.h"
 #include "support/spawn.h"
 #include "support/tracefs.h"
@@ -233,12 +236,12 @@ static void wait_phase(struct child *c, const char *name, int timeout_ms)
     }
 }
 
-/* The rules file: the demo target (matched by its command line, which
- * holds this test's log path), rules_yaml under `rules:`, the receiver as
- * webhook. Written to a temporary name, chmod and chown, then renamed into
- * place: the daemon never sees half a file, nor one not yet as meant. */
-static void write_rules_to(const char *path, const char *rules_yaml, unsigned budget, mode_t mode,
-                           uid_t owner, const char *spool)
+/* The rules file: targets_yaml under `targets:`, rules_yaml under
+ * `rules:`, the receiver as webhook. Written to a temporary name, chmod and
+ * chown, then renamed into place: the daemon never sees half a file, nor one
+ * not yet as meant. */
+static void write_config_to(const char *path, const char *targets_yaml, const char *rules_yaml,
+                            unsigned budget, mode_t mode, uid_t owner, const char *spool)
 {
     char tmp[600], yaml[8192];
     snprintf(yaml, sizeof yaml,
@@ -247,21 +250,13 @@ static void write_rules_to(const char *path, const char *rules_yaml, unsigned bu
              "history: 5m\n"
              "listen: 127.0.0.1:0\n"
              "capture_token: %s\n"
-             "targets:\n"
-             "  - name: demo\n"
-             "    match:\n"
-             "      process: 'stakeout-demo --log %s '\n"
-             "    labels: {service: stakeout-demo, env: test}\n"
-             "    logs:\n"
-             "      - path: %s\n"
-             "        format: plain\n"
-             "        error_pattern: '\\b(ERROR|FATAL|panic)\\b'\n"
+             "targets:\n%s"
              "rules:\n%s"
              "alert:\n"
              "  webhook: {url: 'http://127.0.0.1:%u/hook', format: json, timeout: 2s}\n"
              "  spool_dir: %s\n"
              "  max_captures_per_hour: %u\n",
-             POLL_MS, TOKEN, app_log, app_log, rules_yaml, recv_port, spool, budget);
+             POLL_MS, TOKEN, targets_yaml, rules_yaml, recv_port, spool, budget);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "we");
     cr_assert_not_null(f);
@@ -271,6 +266,25 @@ static void write_rules_to(const char *path, const char *rules_yaml, unsigned bu
     if (owner != geteuid())
         cr_assert_eq(chown(tmp, owner, (gid_t)-1), 0, "chown %u: %s", owner, strerror(errno));
     cr_assert_eq(rename(tmp, path), 0);
+}
+
+/* The same with the demo target, matched by its command line (which holds
+ * this test's log path). */
+static void write_rules_to(const char *path, const char *rules_yaml, unsigned budget, mode_t mode,
+                           uid_t owner, const char *spool)
+{
+    char demo_target[1536];
+    snprintf(demo_target, sizeof demo_target,
+             "  - name: demo\n"
+             "    match:\n"
+             "      process: 'stakeout-demo --log %s '\n"
+             "    labels: {service: stakeout-demo, env: test}\n"
+             "    logs:\n"
+             "      - path: %s\n"
+             "        format: plain\n"
+             "        error_pattern: '\\b(ERROR|FATAL|panic)\\b'\n",
+             app_log, app_log);
+    write_config_to(path, demo_target, rules_yaml, budget, mode, owner, spool);
 }
 
 static void write_rules(const char *rules_yaml, unsigned budget)
@@ -335,12 +349,15 @@ static bool wait_log(const char *needle, size_t n, int timeout_ms)
 }
 
 /* stakeout run -c rules.yaml [extra], stderr appended to daemon_log. A
- * shell runs prefix (commands ending in "&& ", or "") and execs it, so the
- * child's pid is the daemon's. */
-static void spawn_daemon(const char *prefix, const char *extra)
+ * shell runs prefix (commands ending in "&& ", or "") and execs it, through
+ * launcher when not "" (a command ending in a space that execs the rest in
+ * the same process, as `unshare --cgroup ` does), so the child's pid is the
+ * daemon's. */
+static void spawn_daemon(const char *prefix, const char *launcher, const char *extra)
 {
-    char script[384];
-    snprintf(script, sizeof script, "%sexec \"$0\" run -c \"$1\" %s 2>>\"$2\"", prefix, extra);
+    char script[640];
+    snprintf(script, sizeof script, "%sexec %s\"$0\" run -c \"$1\" %s 2>>\"$2\"", prefix,
+             launcher, extra);
     char *argv[] = {"/bin/sh",  "-c",       script, (char *)spawn_stakeout_bin(),
                     rules_path, daemon_log, NULL};
     cr_assert_eq(child_start(&daemon_proc, argv), 0);
@@ -362,9 +379,10 @@ static unsigned listening_port(void)
 }
 
 /* Start the daemon and wait until it listens. */
-static void start_daemon_with(const char *prefix, const char *extra, const char *listening_needle)
+static void start_daemon_with(const char *prefix, const char *launcher, const char *extra,
+                              const char *listening_needle)
 {
-    spawn_daemon(prefix, extra);
+    spawn_daemon(prefix, launcher, extra);
     cr_assert(wait_log(listening_needle, 1, 20000), "the daemon did not start:\n%s", log_tail());
     http_port = listening_port();
     cr_assert_gt(http_port, 0, "no port in the listening line:\n%s", log_tail());
@@ -372,20 +390,26 @@ static void start_daemon_with(const char *prefix, const char *extra, const char 
 
 static void start_daemon(void)
 {
-    start_daemon_with("", "", "msg=listening");
+    start_daemon_with("", "", "", "msg=listening");
 }
 
-/* Wait for the daemon to find pid (the "target found" or "restarted" line). */
-static void wait_found(int pid)
+/* Wait for the daemon to find pid of target (the "target found" line). */
+static void wait_found_as(const char *target, int pid)
 {
-    char logfmt[64], json[64];
-    snprintf(logfmt, sizeof logfmt, "msg=\"target found\" target=demo pid=%d ", pid);
-    snprintf(json, sizeof json, "\"msg\":\"target found\",\"target\":\"demo\",\"pid\":\"%d\"", pid);
+    char logfmt[128], json[128];
+    snprintf(logfmt, sizeof logfmt, "msg=\"target found\" target=%s pid=%d ", target, pid);
+    snprintf(json, sizeof json, "\"msg\":\"target found\",\"target\":\"%s\",\"pid\":\"%d\"",
+             target, pid);
     long long deadline = now_ms() + 15000;
     while (log_count(logfmt) + log_count(json) == 0) {
         cr_assert_lt(now_ms(), deadline, "pid %d was never found:\n%s", pid, log_tail());
         pause_ms(50);
     }
+}
+
+static void wait_found(int pid)
+{
+    wait_found_as("demo", pid);
 }
 
 /* Wait for the child to exit, without reaping it (child_stop reaps and
@@ -1387,7 +1411,7 @@ static void run_daemon_briefly(const char *extra, const char *listening)
 {
     start_receiver();
     write_rules(demo_rules, 60);
-    start_daemon_with("", extra, listening);
+    start_daemon_with("", "", extra, listening);
     const char *phases[] = {"--normal", "600", NULL};
     int pid = start_demo(phases);
     wait_found(pid);
@@ -1506,6 +1530,137 @@ Test(daemon, target_restart_yields_one_restarted_alert_with_history)
     cr_assert_eq(count_alerts("restarted", NULL, NULL), 1);
     cr_assert_eq(count_alerts(NULL, NULL, NULL), 1);
     cr_assert_eq(metric("stakeout_target_restarts_total{target=\"demo\"}"), 1);
+}
+
+/* ---- a target in a pod: its cgroup seen only through its own root -------------------------- */
+
+/* The cgroups of the pod test, under one of the test's own: the daemon's,
+ * where its cgroup namespace is rooted as a sidecar container's is, and the
+ * app's beside it, memory-limited. From the daemon the app's cgroup is
+ * "/../app", outside its view; only the app's own /sys/fs/cgroup[/memory]
+ * shows it, where its cgroup is bind-mounted in a mount namespace of its
+ * own, as a container runtime does. */
+static char pod_dir[192], pod_daemon[256], pod_app[256];
+static struct child app;
+
+#define POD_LIMIT "50331648" /* 48 MiB */
+
+static void pod_fini(void)
+{
+    /* the processes first: a cgroup that holds one cannot be removed */
+    if (daemon_proc.pid > 0)
+        child_stop(&daemon_proc);
+    if (app.pid > 0)
+        child_stop(&app);
+    const char *dirs[] = {pod_app, pod_daemon, pod_dir};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        if (dirs[i][0])
+            cgroup_remove(dirs[i]);
+    }
+}
+
+/* The allocator as the pod's app, tagged tag: a shell joins pod_app,
+ * unshare makes the mount namespace, a second shell mounts pod_app over the
+ * cgroup hierarchy, each execs the next, so the child's pid is the
+ * allocator's. Returns it once the allocator said "ready". */
+static int start_app_in_pod(bool v2, const char *tag)
+{
+    const char *script = "echo $$ > \"$0/cgroup.procs\" && "
+                         "exec unshare --mount --propagation private /bin/sh -c "
+                         "'mount --bind \"$0\" \"$1\" && exec \"$2\" --tag \"$3\"' "
+                         "\"$0\" \"$1\" \"$2\" \"$3\"";
+    char *argv[] = {"/bin/sh",
+                    "-c",
+                    (char *)script,
+                    pod_app,
+                    v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory",
+                    (char *)child_target("allocator"),
+                    (char *)tag,
+                    NULL};
+    cr_assert_eq(child_start(&app, argv), 0);
+    char line[128];
+    int pid = 0;
+    cr_assert_geq(child_readline(&app, line, sizeof line, 10000), 0, "the app did not start");
+    cr_assert_eq(sscanf(line, "ready %d", &pid), 1, "the app said '%s'", line);
+    cr_assert_eq(pid, app.pid);
+    return pid;
+}
+
+/* The app of a pod is OOM-killed and comes back: by the time the daemon
+ * sees it gone, /proc/PID/root is gone too, yet the restart alert names
+ * the OOM kill and carries the cgroup's counters after it. */
+Test(daemon, oom_kill_in_a_pod_is_the_restart_reason_through_the_target_root, .timeout = 120,
+     .fini = pod_fini)
+{
+    bool v2 = cgroup_make("memory", pod_dir, sizeof pod_dir);
+    if (v2)
+        cgroup_set(pod_dir, "cgroup.subtree_control", "+memory");
+    snprintf(pod_daemon, sizeof pod_daemon, "%s/daemon", pod_dir);
+    snprintf(pod_app, sizeof pod_app, "%s/app", pod_dir);
+    cr_assert_eq(mkdir(pod_daemon, 0755), 0, "%s: %s", pod_daemon, strerror(errno));
+    cr_assert_eq(mkdir(pod_app, 0755), 0, "%s: %s", pod_app, strerror(errno));
+    cgroup_set(pod_app, v2 ? "memory.max" : "memory.limit_in_bytes", POD_LIMIT);
+    /* killed, not swapped out, where there is swap */
+    char swap[320];
+    snprintf(swap, sizeof swap, "%s/%s", pod_app,
+             v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes");
+    if (access(swap, W_OK) == 0)
+        cgroup_set(pod_app, v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes",
+                   v2 ? "0" : POD_LIMIT);
+
+    start_receiver();
+    char tag[64], target[256], prefix[320];
+    snprintf(tag, sizeof tag, "pod-%d-%lld", (int)getpid(), now_ms());
+    snprintf(target, sizeof target,
+             "  - name: app\n"
+             "    match:\n"
+             "      process: 'allocator --tag %s$'\n",
+             tag);
+    write_config_to(rules_path, target,
+                    "  - name: cpu-hot\n"
+                    "    when: cpu > 95%\n"
+                    "    for: 10m\n",
+                    60, 0600, geteuid(), spool_dir);
+    snprintf(prefix, sizeof prefix, "echo $$ > %s/cgroup.procs && ", pod_daemon);
+    start_daemon_with(prefix, "unshare --cgroup ", "", "msg=listening");
+
+    int old_pid = start_app_in_pod(v2, tag);
+    wait_found_as("app", old_pid);
+    wait_polls(4); /* a history, and the cgroup read while the app lives */
+
+    cr_assert(child_send(&app, "grow 200\n"));
+    char line[128];
+    cr_assert_lt(child_readline(&app, line, sizeof line, 30000), 0, "the app survived: %s", line);
+    int st = child_stop(&app); /* reaped: its /proc entry goes */
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the app was not killed (status %#x)",
+              st);
+    cr_assert_geq(cgroup_value(pod_app, v2 ? "memory.events" : "memory.oom_control", "oom_kill"),
+                  1, "the kernel counted no OOM kill");
+    cr_assert(wait_log("msg=\"target exited\"", 1, 10000), "%s", log_tail());
+    int new_pid = start_app_in_pod(v2, tag);
+
+    json_t *a = wait_alert("restarted", NULL, NULL, 15000);
+    const json_t *t = json_object_get(a, "target");
+    /* the premise: outside the daemon's view, so read through the app's root */
+    cr_assert_str_eq(jstr(t, "cgroup"), "/../app");
+    const json_t *rs = json_object_get(t, "restart");
+    cr_assert_eq(json_integer_value(json_object_get(rs, "old_pid")), old_pid);
+    cr_assert_eq(json_integer_value(json_object_get(rs, "new_pid")), new_pid);
+    cr_assert_str_eq(jstr(rs, "reason"), "oom-killed", "reason %s:\n%s", jstr(rs, "reason"),
+                     log_tail());
+    const json_t *ev = json_object_get(rs, "memory_events");
+    cr_assert(json_is_object(ev), "no memory_events in the restart");
+    cr_assert_geq(json_integer_value(json_object_get(ev, "oom_kill")), 1);
+    const json_t *cg = json_object_get(json_object_get(json_object_get(a, "metrics"), "detail"),
+                                       "cgroup");
+    cr_assert_eq(json_integer_value(json_object_get(cg, "limit")), strtoll(POD_LIMIT, NULL, 10),
+                 "the app's limit, read through its root");
+    json_decref(a);
+    /* the old app's OOM kill is not taken for one of the new app's */
+    wait_polls(2);
+    char event[64];
+    snprintf(event, sizeof event, "msg=\"cgroup memory event\" target=app pid=%d ", new_pid);
+    cr_assert_eq(log_count(event), 0, "%s", log_tail());
 }
 
 Test(daemon, sigterm_exits_zero_within_seconds)
@@ -2186,7 +2341,7 @@ static unsigned long many_threads_capture(unsigned soft, unsigned hard)
                 60);
     char prefix[96];
     snprintf(prefix, sizeof prefix, "ulimit -S -n %u && ulimit -H -n %u && ", soft, hard);
-    start_daemon_with(prefix, "", "msg=listening");
+    start_daemon_with(prefix, "", "", "msg=listening");
     unsigned long run_soft = 0, run_hard = 0;
     nofile_of(daemon_proc.pid, &run_soft, &run_hard);
     cr_assert_eq(run_hard, hard, "the daemon runs with a hard limit of %lu", run_hard);

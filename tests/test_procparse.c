@@ -670,6 +670,22 @@ Test(procparse, cgroup_cpuacct_cpuset_alone_are_not_cpu)
     cr_assert_str_eq(cg.v1_memory, "");
 }
 
+Test(procparse, cgroup_outside_is_a_whole_dotdot_component)
+{
+    /* what a process of another container reads as, from a sidecar */
+    cr_assert(procparse_cgroup_outside("/../app"));
+    cr_assert(procparse_cgroup_outside("/../../kubepods/pod1/" ID64));
+    cr_assert(procparse_cgroup_outside(".."));
+    cr_assert(procparse_cgroup_outside("/a/.."));
+    cr_assert_not(procparse_cgroup_outside("/"));
+    cr_assert_not(procparse_cgroup_outside(""));
+    cr_assert_not(procparse_cgroup_outside("/docker/" ID64));
+    /* cgroups may be named so */
+    cr_assert_not(procparse_cgroup_outside("/..app"));
+    cr_assert_not(procparse_cgroup_outside("/app../x"));
+    cr_assert_not(procparse_cgroup_outside("/.../x"));
+}
+
 Test(procparse, cgroup_controller_order_cpuacct_cpu_is_found)
 {
     static const char text[] = "4:cpuacct,cpu:/x\n";
