@@ -101,7 +101,7 @@ static void follow(struct watched_log *w, const char *path, const char *target)
     logtail_free(w->tail);
     w->tail = NULL;
     snprintf(w->path, sizeof w->path, "%s", path);
-    int rc = logtail_new(path, w->scan, &w->tail);
+    int rc = logtail_new(-1, path, w->scan, &w->tail);
     if (rc != 0)
         slog(SLOG_WARN, "cannot follow log", "target", target, "path", path, "error",
              strerror(-rc), NULL);
