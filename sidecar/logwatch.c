@@ -2,13 +2,16 @@
 #include "logwatch.h"
 
 #include "logtail.h"
+#include "rootfs.h"
 #include "slog.h"
 #include "xalloc.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct watched_log {
@@ -16,6 +19,8 @@ struct watched_log {
     const struct log_spec *spec;   /* borrowed from the config */
     struct logscan *scan;          /* owned */
     struct logtail *tail;          /* owned, NULL while it cannot be followed */
+    int root_pid;                  /* path is in this process's root; 0: in ours */
+    int err;                       /* why it cannot be followed, as last logged; 0: it is */
     char path[PATH_MAX];           /* what is followed */
 };
 
@@ -81,45 +86,76 @@ void logwatch_free(struct logwatch *lw)
     free(lw);
 }
 
-/* Whether pid lives in another mount namespace than ours. */
-static bool other_mount_ns(int pid)
+/* Whether pid's files are not ours: it runs in another mount namespace,
+ * or chrooted in ours. False when that cannot be told (no access to its
+ * /proc entries): its /proc/PID/root is closed to us too. */
+static bool other_root(int pid)
 {
     char p[64], mine[64] = "", theirs[64] = "";
-    ssize_t a = readlink("/proc/self/ns/mnt", mine, sizeof mine - 1);
+    struct stat a, b;
+    ssize_t n = readlink("/proc/self/ns/mnt", mine, sizeof mine - 1);
     snprintf(p, sizeof p, "/proc/%d/ns/mnt", pid);
-    ssize_t b = readlink(p, theirs, sizeof theirs - 1);
-    if (a <= 0 || b <= 0)
-        return false; /* cannot tell (no access): its /proc/PID/root is closed to us too */
-    mine[a] = theirs[b] = '\0';
-    return strcmp(mine, theirs) != 0;
+    ssize_t m = readlink(p, theirs, sizeof theirs - 1);
+    if (n <= 0 || m <= 0)
+        return false;
+    mine[n] = theirs[m] = '\0';
+    if (strcmp(mine, theirs) != 0)
+        return true;
+    snprintf(p, sizeof p, "/proc/%d/root", pid);
+    return stat("/proc/self/root", &a) == 0 && stat(p, &b) == 0 &&
+           (a.st_dev != b.st_dev || a.st_ino != b.st_ino);
 }
 
-static void follow(struct watched_log *w, const char *path, const char *target)
+/* Log why w cannot be followed, once for each new reason. */
+static void report(struct watched_log *w, const char *target, int err)
 {
-    if (strcmp(path, w->path) == 0 && w->tail)
+    char pid[16];
+    if (err == 0 || err == w->err) {
+        w->err = err;
         return;
+    }
+    w->err = err;
+    snprintf(pid, sizeof pid, "%d", w->root_pid);
+    slog(SLOG_WARN, "cannot follow log", "target", target, "path", w->path, "root_pid", pid,
+         "error", strerror(-err), NULL);
+}
+
+/* (Re)start w's follower on w->path: in the root of w->root_pid, taken now
+ * (the follower keeps it; a later process has a root of its own), or in
+ * our own filesystem. */
+static void start(struct watched_log *w, const char *target)
+{
+    int rootfd = -1, rc = 0;
+
     logtail_free(w->tail);
     w->tail = NULL;
-    snprintf(w->path, sizeof w->path, "%s", path);
-    int rc = logtail_new(-1, path, w->scan, &w->tail);
-    if (rc != 0)
-        slog(SLOG_WARN, "cannot follow log", "target", target, "path", path, "error",
-             strerror(-rc), NULL);
+    if (w->root_pid > 0) {
+        rootfd = rootfs_open_root(w->root_pid);
+        if (rootfd < 0)
+            rc = rootfd;
+    }
+    if (rc == 0)
+        rc = logtail_new(rootfd, w->path, w->scan, &w->tail);
+    if (rootfd >= 0)
+        close(rootfd);
+    report(w, target, rc);
 }
 
 void logwatch_target_pid(struct logwatch *lw, size_t target, int pid)
 {
+    int root_pid = pid > 0 && other_root(pid) ? pid : 0;
+    const char *name = lw->cfg->targets[target].name;
+
     for (size_t i = 0; i < lw->nlogs; i++) {
         struct watched_log *w = &lw->logs[i];
         if (w->target != target)
             continue;
-        char path[PATH_MAX];
-        if (pid > 0 && other_mount_ns(pid))
-            snprintf(path, sizeof path, "/proc/%d/root%s%s", pid,
-                     w->spec->path[0] == '/' ? "" : "/", w->spec->path);
-        else
-            snprintf(path, sizeof path, "%s", w->spec->path);
-        follow(w, path, lw->cfg->targets[target].name);
+        /* the same file of our own filesystem: follow on, losing nothing */
+        if (root_pid == 0 && w->root_pid == 0 && w->tail && strcmp(w->path, w->spec->path) == 0)
+            continue;
+        w->root_pid = root_pid;
+        snprintf(w->path, sizeof w->path, "%s", w->spec->path);
+        start(w, name);
     }
 }
 
@@ -128,8 +164,10 @@ void logwatch_poll(struct logwatch *lw, int64_t mono_ns, int64_t wall_ns)
     for (size_t i = 0; i < lw->nlogs; i++) {
         struct watched_log *w = &lw->logs[i];
         if (!w->tail) {
-            /* never followed yet: the target's own path until its pid is known */
-            follow(w, w->spec->path, lw->cfg->targets[w->target].name);
+            /* not followed yet, or it could not be: until its pid is known,
+             * the target's own path is ours */
+            snprintf(w->path, sizeof w->path, "%s", w->spec->path);
+            start(w, lw->cfg->targets[w->target].name);
             if (!w->tail)
                 continue;
         }

@@ -3,8 +3,12 @@
  * Owns: one scanner (logscan) and one follower (logtail) per configured log.
  * Borrows: the config. I/O through logtail. A target's log path is the path
  * in the target's own filesystem: when the target runs in another mount
- * namespace (a container seen from a sidecar), it is read through
- * /proc/PID/root, and followed again from there when the target restarts.
+ * namespace (a container seen from a sidecar) or chrooted, its follower
+ * holds the target's root (rootfs_open_root) and opens the path confined to
+ * it (rootfs_open), never through a "/proc/PID/root/..." string; a process
+ * that replaces it has a root of its own, which is taken anew. Until the
+ * target's process is known, and when it shares our root, the path is
+ * opened in stakeout's own filesystem.
  *
  * Memory: the lines every scanner keeps for alerts (logscan.h) share
  * LOGWATCH_KEPT_BYTES: each log keeps at most logwatch_kept_max(n) bytes of

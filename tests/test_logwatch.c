@@ -1,12 +1,36 @@
 /* tests/test_logwatch.c - all the logs of a rules file (sidecar/logwatch):
  * the one total that the lines every log keeps for alerts share, checked
- * on real files followed through logtail. */
+ * on real files followed through logtail; and a target's logs read inside
+ * its own root only, whatever it does to escape it.
+ *
+ * The escape tests set a target up as an attacker would: a process in its
+ * own mount namespace, chrooted into a directory of the test (a child of
+ * the test, forked, never exec'ing: the root needs no binary), whose rules
+ * file names two logs, its own /var/log/app.log (a plain file) and
+ * /var/log/evil.log, which the test makes an absolute symlink, a ".."
+ * climb, a symlink renamed over the file once it is followed, a FIFO or a
+ * device. A file outside the root gets error lines: none may be counted
+ * or kept for an alert, nothing but a regular file may be opened, and the
+ * target's own log must be counted before and after. Waiting is polling
+ * against a deadline; the child is killed and reaped by its pid. */
 #include <criterion/criterion.h>
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -14,30 +38,48 @@
 #include "logwatch.h"
 
 #define S 1000000000LL
+#define MS 1000000LL
 
 static char dir[256];
+static pid_t jailed; /* the target in a root of its own, 0: none */
 
 static void setup(void)
 {
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/test_logwatch.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     cr_assert_not_null(mkdtemp(dir));
+    jailed = 0;
+}
+
+static void remove_tree(const char *d)
+{
+    DIR *dh = opendir(d);
+    struct dirent *e;
+    if (!dh)
+        return;
+    while ((e = readdir(dh))) {
+        char p[1024];
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+        if (e->d_type == DT_DIR)
+            remove_tree(p);
+        else
+            unlink(p);
+    }
+    closedir(dh);
+    rmdir(d);
 }
 
 static void teardown(void)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        char p[512];
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
+    if (jailed > 0) {
+        kill(jailed, SIGKILL);
+        while (waitpid(jailed, NULL, 0) == -1 && errno == EINTR)
+            ;
+        jailed = 0;
     }
-    if (d)
-        closedir(d);
-    rmdir(dir);
+    remove_tree(dir);
 }
 
 TestSuite(logwatch, .init = setup, .fini = teardown, .timeout = 60);
@@ -61,6 +103,17 @@ Test(logwatch, kept_max_shares_the_total_among_logs)
     cr_assert_eq(logwatch_kept_max(4000), LOGWATCH_KEPT_MIN);
 }
 
+static struct config *parse(const char *text)
+{
+    struct diag_list d;
+    struct config *c = NULL;
+    diag_init(&d);
+    int rc = config_parse("logs.yaml", text, strlen(text), NULL, NULL, &c, &d);
+    cr_assert_eq(rc, 0, "%s", d.n ? d.items[0].msg : "");
+    diag_fini(&d);
+    return c;
+}
+
 /* A rules file with ntargets targets of nper logs each, DIR/T-L.log. */
 static struct config *config_with_logs(size_t ntargets, size_t nper)
 {
@@ -76,12 +129,7 @@ static struct config *config_with_logs(size_t ntargets, size_t nper)
                                     l);
     }
     cr_assert_lt(len, cap);
-    struct diag_list d;
-    struct config *c = NULL;
-    diag_init(&d);
-    int rc = config_parse("logs.yaml", text, len, NULL, NULL, &c, &d);
-    cr_assert_eq(rc, 0, "%s", d.n ? d.items[0].msg : "");
-    diag_fini(&d);
+    struct config *c = parse(text);
     free(text);
     return c;
 }
@@ -156,6 +204,272 @@ Test(logwatch, all_logs_together_keep_at_most_the_total)
     cr_assert_gt(total, LOGWATCH_KEPT_BYTES / 10 * 9, "the logs did keep their lines");
 
     free(line);
+    logwatch_free(lw);
+    config_free(cfg);
+}
+
+/* ---- a target's logs stay inside its root ---- */
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * S + ts.tv_nsec;
+}
+
+/* A target as an attacker sets one up: a mount namespace of its own (when
+ * own_ns) and a chroot into root. It waits there until it is killed.
+ * Returns its pid once it is in. */
+static pid_t start_jailed(const char *root, bool own_ns)
+{
+    int ready[2];
+    char ok = 0;
+    cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        ok = 'n';
+        bool ns = !own_ns || (unshare(CLONE_NEWNS) == 0 &&
+                              mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && ns && chroot(root) == 0 && chdir("/") == 0)
+            ok = 'y';
+        if (write(ready[1], &ok, 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    jailed = pid;
+    close(ready[1]);
+    ssize_t n;
+    do
+        n = read(ready[0], &ok, 1);
+    while (n == -1 && errno == EINTR);
+    close(ready[0]);
+    cr_assert_eq(ok, 'y', "the target could not set up its own root (unshare, chroot)");
+    return pid;
+}
+
+static void write_at(const char *path, const char *text, int flags)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
+    cr_assert_neq(fd, -1, "%s: %s", path, strerror(errno));
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    cr_assert_eq(close(fd), 0);
+}
+
+/* Let the followers work: their inotify descriptors, then the poll. */
+static void drive(struct logwatch *lw)
+{
+    int fds[16];
+    struct pollfd pf[16];
+    size_t n = logwatch_fds(lw, fds, 16);
+    for (size_t i = 0; i < n; i++)
+        pf[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+    int r = poll(pf, n, 20);
+    cr_assert(r >= 0 || errno == EINTR, "poll: %s", strerror(errno));
+    for (size_t i = 0; r > 0 && i < n; i++) {
+        if (pf[i].revents & POLLIN)
+            logwatch_ready(lw, pf[i].fd, mono_ns(), mono_ns());
+    }
+    logwatch_poll(lw, mono_ns(), mono_ns());
+}
+
+static struct logscan_stats log_stats(struct logwatch *lw, size_t i)
+{
+    struct logscan_stats st;
+    const struct logscan *s = logwatch_scanner(lw, 0, i, NULL);
+    cr_assert_not_null(s);
+    logscan_stats(s, &st);
+    return st;
+}
+
+/* Drive lw until log i has matched n lines; fail after 10 s. */
+static void wait_matched(struct logwatch *lw, size_t i, uint64_t n)
+{
+    int64_t deadline = mono_ns() + 10 * S;
+    while (log_stats(lw, i).matched < n) {
+        cr_assert_lt(mono_ns(), deadline, "log %zu matched %llu lines, not %llu", i,
+                     (unsigned long long)log_stats(lw, i).matched, (unsigned long long)n);
+        drive(lw);
+    }
+}
+
+/* Whether any line log i keeps for alerts (matches and their context)
+ * holds text. */
+static bool kept(struct logwatch *lw, size_t i, const char *text)
+{
+    const struct logscan *s = logwatch_scanner(lw, 0, i, NULL);
+    for (size_t k = 0; k < logscan_nmatches(s); k++) {
+        const struct logscan_match *m = logscan_match_at(s, k);
+        bool in = strstr(m->line.text, text) != NULL;
+        for (size_t j = 0; j < m->nbefore; j++)
+            in = in || strstr(m->before[j].text, text) != NULL;
+        for (size_t j = 0; j < m->nafter; j++)
+            in = in || strstr(m->after[j].text, text) != NULL;
+        if (in)
+            return true;
+    }
+    return false;
+}
+
+/* Whether a node ifd watches was opened since the last call. */
+static bool opened(int ifd)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool any = false;
+    for (;;) {
+        ssize_t n = read(ifd, buf, sizeof buf);
+        if (n <= 0)
+            return any;
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            any = any || (ev->mask & IN_OPEN);
+            p += sizeof *ev + ev->len;
+        }
+    }
+}
+
+enum attack { ATTACK_ABSOLUTE, ATTACK_DOTDOT, ATTACK_SWAP, ATTACK_FIFO, ATTACK_DEVICE };
+
+/* DIR/root/var/log, the target's log directory; root and logdir set. */
+static void make_root(char *root, size_t rlen, char *logdir, size_t llen)
+{
+    snprintf(root, rlen, "%s/root", dir);
+    snprintf(logdir, llen, "%s/var", root);
+    cr_assert_eq(mkdir(root, 0755), 0);
+    cr_assert_eq(mkdir(logdir, 0755), 0);
+    snprintf(logdir, llen, "%s/var/log", root);
+    cr_assert_eq(mkdir(logdir, 0755), 0);
+}
+
+static void escape(enum attack how)
+{
+    char root[300], logdir[320], good[400], evil[400], outside[300], link[600], tmp[400];
+    make_root(root, sizeof root, logdir, sizeof logdir);
+    snprintf(good, sizeof good, "%s/app.log", logdir);
+    snprintf(evil, sizeof evil, "%s/evil.log", logdir);
+    snprintf(tmp, sizeof tmp, "%s/evil.tmp", logdir);
+    /* a file of stakeout's, outside the target's root */
+    snprintf(outside, sizeof outside, "%s/outside.log", dir);
+    write_at(outside, "secret history ERROR\n", O_TRUNC);
+    write_at(good, "", O_TRUNC);
+
+    switch (how) {
+    case ATTACK_ABSOLUTE:
+        cr_assert_eq(symlink(outside, evil), 0);
+        break;
+    case ATTACK_DOTDOT: /* more ".." than there are directories above */
+        snprintf(link, sizeof link, "../../../../../../../../../../../../../../..%s", outside);
+        cr_assert_eq(symlink(link, evil), 0);
+        break;
+    case ATTACK_SWAP: /* a plain file first */
+        write_at(evil, "", O_TRUNC);
+        break;
+    case ATTACK_FIFO:
+        cr_assert_eq(mkfifo(evil, 0600), 0);
+        break;
+    case ATTACK_DEVICE:
+        cr_assert_eq(mknod(evil, S_IFCHR | 0600, makedev(1, 3)), 0, "mknod: %s",
+                     strerror(errno));
+        break;
+    }
+    int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    cr_assert_geq(ifd, 0);
+    if (how == ATTACK_FIFO || how == ATTACK_DEVICE)
+        cr_assert_geq(inotify_add_watch(ifd, evil, IN_OPEN | IN_DONT_FOLLOW), 0);
+
+    struct config *cfg = parse("version: 1\nrules: []\ntargets:\n"
+                               "  - name: app\n    match: {pid: 1}\n    logs:\n"
+                               "      - path: /var/log/app.log\n"
+                               "      - path: /var/log/evil.log\n");
+    char err[256] = "";
+    struct logwatch *lw = logwatch_new(cfg, err, sizeof err);
+    cr_assert_not_null(lw, "%s", err);
+    pid_t pid = start_jailed(root, true);
+    logwatch_target_pid(lw, 0, pid);
+    const char *path = NULL;
+    cr_assert_not_null(logwatch_scanner(lw, 0, 1, &path));
+    cr_expect_str_eq(path, "/var/log/evil.log", "alerts name the log as the target does");
+    drive(lw);
+
+    write_at(good, "before ERROR\n", O_APPEND);
+    wait_matched(lw, 0, 1);
+    if (how == ATTACK_SWAP) {
+        /* the target's own file is followed, then a symlink out replaces it */
+        write_at(evil, "own ERROR\n", O_APPEND);
+        wait_matched(lw, 1, 1);
+        cr_assert_eq(symlink(outside, tmp), 0);
+        cr_assert_eq(rename(tmp, evil), 0);
+        drive(lw);
+    }
+    write_at(outside, "secret 1\nsecret 2 ERROR\nsecret 3\n", O_APPEND);
+    write_at(good, "after ERROR\n", O_APPEND);
+    wait_matched(lw, 0, 2);
+    /* every log is polled after the good one: evil.log's follower has
+     * looked at its path since the secret lines were written */
+    drive(lw);
+
+    struct logscan_stats gs = log_stats(lw, 0), es = log_stats(lw, 1);
+    cr_expect_eq(gs.matched, 2, "the target's own log: %llu matches",
+                 (unsigned long long)gs.matched);
+    cr_expect(kept(lw, 0, "before ERROR") && kept(lw, 0, "after ERROR"));
+    cr_expect_eq(es.matched, how == ATTACK_SWAP ? 1 : 0,
+                 "%llu lines matched in evil.log: a file outside the root was read",
+                 (unsigned long long)es.matched);
+    cr_expect_not(kept(lw, 1, "secret"), "a line of a file outside the root is kept for alerts");
+    cr_expect_not(kept(lw, 0, "secret"));
+    if (how == ATTACK_FIFO || how == ATTACK_DEVICE)
+        cr_expect_not(opened(ifd), "the %s in the log's place was opened",
+                      how == ATTACK_FIFO ? "FIFO" : "device");
+    close(ifd);
+    logwatch_free(lw);
+    config_free(cfg);
+}
+
+Test(logwatch, an_absolute_symlink_out_of_the_targets_root_is_not_followed)
+{
+    escape(ATTACK_ABSOLUTE);
+}
+
+Test(logwatch, a_dot_dot_climb_out_of_the_targets_root_is_not_followed)
+{
+    escape(ATTACK_DOTDOT);
+}
+
+Test(logwatch, a_symlink_out_renamed_over_a_followed_log_is_not_followed)
+{
+    escape(ATTACK_SWAP);
+}
+
+Test(logwatch, a_fifo_as_the_log_is_never_opened_nor_waited_on)
+{
+    escape(ATTACK_FIFO);
+}
+
+Test(logwatch, a_device_as_the_log_is_never_opened)
+{
+    escape(ATTACK_DEVICE);
+}
+
+/* Chrooted without a mount namespace of its own, the target's path is in
+ * its root all the same (not the file of that name in ours). */
+Test(logwatch, a_chrooted_target_in_our_namespace_is_read_in_its_root)
+{
+    char root[300], logdir[320], good[400];
+    make_root(root, sizeof root, logdir, sizeof logdir);
+    snprintf(good, sizeof good, "%s/app.log", logdir);
+    write_at(good, "", O_TRUNC);
+    struct config *cfg = parse("version: 1\nrules: []\ntargets:\n"
+                               "  - name: app\n    match: {pid: 1}\n    logs:\n"
+                               "      - path: /var/log/app.log\n");
+    char err[256] = "";
+    struct logwatch *lw = logwatch_new(cfg, err, sizeof err);
+    cr_assert_not_null(lw, "%s", err);
+    logwatch_target_pid(lw, 0, start_jailed(root, false));
+    drive(lw);
+    write_at(good, "inside ERROR\n", O_APPEND);
+    wait_matched(lw, 0, 1);
+    cr_expect(kept(lw, 0, "inside ERROR"));
     logwatch_free(lw);
     config_free(cfg);
 }
