@@ -276,7 +276,7 @@ static bool same_targets(const struct config *a, const struct config *b)
             return false;
         for (size_t k = 0; k < x->nlogs; k++) {
             if (strcmp(x->logs[k].path, y->logs[k].path) != 0 ||
-                x->logs[k].format != y->logs[k].format ||
+                x->logs[k].root != y->logs[k].root || x->logs[k].format != y->logs[k].format ||
                 strcmp(x->logs[k].error_pattern, y->logs[k].error_pattern) != 0)
                 return false;
         }
