@@ -2,11 +2,13 @@
 #include "logwatch.h"
 
 #include "logtail.h"
+#include "procparse.h"
 #include "rootfs.h"
 #include "slog.h"
 #include "xalloc.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,9 +21,13 @@ struct watched_log {
     const struct log_spec *spec;   /* borrowed from the config */
     struct logscan *scan;          /* owned */
     struct logtail *tail;          /* owned, NULL while it cannot be followed */
-    int root_pid;                  /* path is in this process's root; 0: in ours */
+    int pid;                       /* the target's process; 0: not known yet */
+    bool in_root;                  /* the path is in pid's root, not in ours */
+    char container_id[65];         /* pid's, for a host path; "": none */
+    char pod_uid[40];
+    int tail_root;                 /* whose root tail resolves its path in; 0: ours */
     int err;                       /* why it cannot be followed, as last logged; 0: it is */
-    char path[PATH_MAX];           /* what is followed */
+    char path[PATH_MAX];           /* what tail follows */
 };
 
 struct logwatch {
@@ -106,8 +112,9 @@ static bool other_root(int pid)
            (a.st_dev != b.st_dev || a.st_ino != b.st_ino);
 }
 
-/* Log why w cannot be followed, once for each new reason. */
-static void report(struct watched_log *w, const char *target, int err)
+/* Log why w cannot be followed (why, or err's text), once for each new
+ * reason; err 0: it is followed. */
+static void report(struct watched_log *w, const char *target, int err, const char *why)
 {
     char pid[16];
     if (err == 0 || err == w->err) {
@@ -115,47 +122,153 @@ static void report(struct watched_log *w, const char *target, int err)
         return;
     }
     w->err = err;
-    snprintf(pid, sizeof pid, "%d", w->root_pid);
-    slog(SLOG_WARN, "cannot follow log", "target", target, "path", w->path, "root_pid", pid,
-         "error", strerror(-err), NULL);
+    snprintf(pid, sizeof pid, "%d", w->pid);
+    slog(SLOG_WARN, "cannot follow log", "target", target, "path", w->spec->path, "pid", pid,
+         "error", why ? why : strerror(-err), NULL);
 }
 
-/* (Re)start w's follower on w->path: in the root of w->root_pid, taken now
- * (the follower keeps it; a later process has a root of its own), or in
- * our own filesystem. */
-static void start(struct watched_log *w, const char *target)
+/* A host log's path with the target's ids put in. Returns 0, -ENODATA
+ * (why set) when the target has no such id, or -ENAMETOOLONG. */
+static int put_ids(const struct watched_log *w, char *out, size_t len, const char **why)
 {
-    int rootfd = -1, rc = 0;
+    const struct {
+        const char *name, *value, *missing;
+    } ids[] = {
+        {LOG_PLACEHOLDER_CONTAINER_ID, w->container_id, "its cgroup path names no container id"},
+        {LOG_PLACEHOLDER_POD_UID, w->pod_uid, "its cgroup path names no pod uid"},
+    };
+    size_t used = 0;
 
+    for (const char *p = w->spec->path; *p;) {
+        const char *value = NULL;
+        size_t skip = 1;
+        for (size_t i = 0; i < sizeof ids / sizeof ids[0] && !value; i++) {
+            if (strncmp(p, ids[i].name, strlen(ids[i].name)) == 0) {
+                value = ids[i].value;
+                skip = strlen(ids[i].name);
+                if (!*value) {
+                    *why = ids[i].missing;
+                    return -ENODATA;
+                }
+            }
+        }
+        size_t n = value ? strlen(value) : 1;
+        if (used + n >= len)
+            return -ENAMETOOLONG;
+        memcpy(out + used, value ? value : p, n);
+        used += n;
+        p += skip;
+    }
+    out[used] = '\0';
+    return 0;
+}
+
+/* Of the files pattern matches, the most recently modified (the later in
+ * glob's order on a tie): a kubelet keeps the log of a container's
+ * previous run next to the current one. -ENOENT when none matches yet. */
+static int newest_match(const char *pattern, char *out, size_t len)
+{
+    glob_t g;
+    struct timespec best = {0, 0};
+    const char *pick = NULL;
+    int rc = glob(pattern, 0, NULL, &g);
+
+    if (rc == GLOB_NOMATCH)
+        return -ENOENT;
+    if (rc != 0)
+        return rc == GLOB_NOSPACE ? -ENOMEM : -EIO;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        struct stat st;
+        if (stat(g.gl_pathv[i], &st) == -1 || !S_ISREG(st.st_mode))
+            continue;
+        if (!pick || st.st_mtim.tv_sec > best.tv_sec ||
+            (st.st_mtim.tv_sec == best.tv_sec && st.st_mtim.tv_nsec >= best.tv_nsec)) {
+            pick = g.gl_pathv[i];
+            best = st.st_mtim;
+        }
+    }
+    rc = !pick ? -ENOENT : strlen(pick) >= len ? -ENAMETOOLONG : 0;
+    if (rc == 0)
+        snprintf(out, len, "%s", pick);
+    globfree(&g);
+    return rc;
+}
+
+/* What w's log names now: the target's path; or on the host side its
+ * pattern with the target's ids put in, and the newest match when it is a
+ * glob (a plain path is followed before it exists). */
+static int log_path(const struct watched_log *w, char *out, size_t len, const char **why)
+{
+    char pattern[PATH_MAX];
+    int rc;
+
+    *why = NULL;
+    if (w->spec->root == LOG_ROOT_TARGET) {
+        snprintf(out, len, "%s", w->spec->path);
+        return 0;
+    }
+    rc = put_ids(w, pattern, sizeof pattern, why);
+    if (rc != 0)
+        return rc;
+    if (!strpbrk(pattern, "*?[")) {
+        snprintf(out, len, "%s", pattern);
+        return 0;
+    }
+    rc = newest_match(pattern, out, len);
+    if (rc == -ENOENT)
+        *why = "no file matches the pattern yet";
+    return rc;
+}
+
+/* Follow what w's log names now. A file of our own filesystem already
+ * followed is followed on (nothing lost); otherwise the follower starts
+ * anew, in pid's root when the path is there (taken now and kept by the
+ * follower: a later process has a root of its own). */
+static void follow(struct watched_log *w, const char *target)
+{
+    char path[PATH_MAX];
+    const char *why = NULL;
+    int rootfd = -1, root = w->in_root ? w->pid : 0;
+    int rc = log_path(w, path, sizeof path, &why);
+
+    if (rc == 0 && w->tail && root == 0 && w->tail_root == 0 && strcmp(path, w->path) == 0)
+        return;
     logtail_free(w->tail);
     w->tail = NULL;
-    if (w->root_pid > 0) {
-        rootfd = rootfs_open_root(w->root_pid);
+    if (rc == 0 && root > 0) {
+        rootfd = rootfs_open_root(root);
         if (rootfd < 0)
             rc = rootfd;
     }
-    if (rc == 0)
+    if (rc == 0) {
+        snprintf(w->path, sizeof w->path, "%s", path);
+        w->tail_root = root;
         rc = logtail_new(rootfd, w->path, w->scan, &w->tail);
+    }
     if (rootfd >= 0)
         close(rootfd);
-    report(w, target, rc);
+    /* before its process is known a target has no ids: nothing to say */
+    if (!(rc == -ENODATA && w->pid == 0))
+        report(w, target, rc, why);
 }
 
-void logwatch_target_pid(struct logwatch *lw, size_t target, int pid)
+void logwatch_target_pid(struct logwatch *lw, size_t target, int pid, const char *cgroup)
 {
-    int root_pid = pid > 0 && other_root(pid) ? pid : 0;
-    const char *name = lw->cfg->targets[target].name;
+    bool in_root = pid > 0 && other_root(pid);
+    char cid[sizeof lw->logs[0].container_id], uid[sizeof lw->logs[0].pod_uid];
 
+    procparse_container_id(cgroup, cid, sizeof cid);
+    procparse_pod_uid(cgroup, uid, sizeof uid);
     for (size_t i = 0; i < lw->nlogs; i++) {
         struct watched_log *w = &lw->logs[i];
         if (w->target != target)
             continue;
-        /* the same file of our own filesystem: follow on, losing nothing */
-        if (root_pid == 0 && w->root_pid == 0 && w->tail && strcmp(w->path, w->spec->path) == 0)
-            continue;
-        w->root_pid = root_pid;
-        snprintf(w->path, sizeof w->path, "%s", w->spec->path);
-        start(w, name);
+        w->pid = pid > 0 ? pid : 0;
+        w->in_root = in_root && w->spec->root == LOG_ROOT_TARGET;
+        snprintf(w->container_id, sizeof w->container_id, "%s", cid);
+        snprintf(w->pod_uid, sizeof w->pod_uid, "%s", uid);
+        w->err = 0; /* a new process: say again what goes wrong */
+        follow(w, lw->cfg->targets[target].name);
     }
 }
 
@@ -164,10 +277,9 @@ void logwatch_poll(struct logwatch *lw, int64_t mono_ns, int64_t wall_ns)
     for (size_t i = 0; i < lw->nlogs; i++) {
         struct watched_log *w = &lw->logs[i];
         if (!w->tail) {
-            /* not followed yet, or it could not be: until its pid is known,
-             * the target's own path is ours */
-            snprintf(w->path, sizeof w->path, "%s", w->spec->path);
-            start(w, lw->cfg->targets[w->target].name);
+            /* not followed yet (until its pid is known, a target's own
+             * path is ours), or it could not be: try again */
+            follow(w, lw->cfg->targets[w->target].name);
             if (!w->tail)
                 continue;
         }

@@ -12,7 +12,14 @@
  * device. A file outside the root gets error lines: none may be counted
  * or kept for an alert, nothing but a regular file may be opened, and the
  * target's own log must be counted before and after. Waiting is polling
- * against a deadline; the child is killed and reaped by its pid. */
+ * against a deadline; the child is killed and reaped by its pid.
+ *
+ * A log on the host side (root: host) is tested with such a target put in
+ * a cgroup named the way Kubernetes names a pod's container's, and the
+ * kubelet's layout of /var/log/pods and /var/log/containers made under
+ * the test's directory: the target's ids select its files, the newest of
+ * several matches is followed, and neither another container's file nor a
+ * file at the same path inside the target's root is read. */
 #include <criterion/criterion.h>
 
 #include <dirent.h>
@@ -36,12 +43,15 @@
 #include "config.h"
 #include "diag.h"
 #include "logwatch.h"
+#include "procmeta.h"
+#include "support/cgroup.h"
 
 #define S 1000000000LL
 #define MS 1000000LL
 
 static char dir[256];
-static pid_t jailed; /* the target in a root of its own, 0: none */
+static pid_t jailed;       /* the target in a root of its own, 0: none */
+static char cgroups[3][512]; /* made by the test, outermost first; "": none */
 
 static void setup(void)
 {
@@ -49,6 +59,7 @@ static void setup(void)
     snprintf(dir, sizeof dir, "%s/test_logwatch.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     cr_assert_not_null(mkdtemp(dir));
     jailed = 0;
+    memset(cgroups, 0, sizeof cgroups);
 }
 
 static void remove_tree(const char *d)
@@ -78,6 +89,10 @@ static void teardown(void)
         while (waitpid(jailed, NULL, 0) == -1 && errno == EINTR)
             ;
         jailed = 0;
+    }
+    for (size_t i = sizeof cgroups / sizeof cgroups[0]; i-- > 0;) {
+        if (cgroups[i][0])
+            cgroup_remove(cgroups[i]);
     }
     remove_tree(dir);
 }
@@ -386,7 +401,7 @@ static void escape(enum attack how)
     struct logwatch *lw = logwatch_new(cfg, err, sizeof err);
     cr_assert_not_null(lw, "%s", err);
     pid_t pid = start_jailed(root, true);
-    logwatch_target_pid(lw, 0, pid);
+    logwatch_target_pid(lw, 0, pid, NULL);
     const char *path = NULL;
     cr_assert_not_null(logwatch_scanner(lw, 0, 1, &path));
     cr_expect_str_eq(path, "/var/log/evil.log", "alerts name the log as the target does");
@@ -465,11 +480,126 @@ Test(logwatch, a_chrooted_target_in_our_namespace_is_read_in_its_root)
     char err[256] = "";
     struct logwatch *lw = logwatch_new(cfg, err, sizeof err);
     cr_assert_not_null(lw, "%s", err);
-    logwatch_target_pid(lw, 0, start_jailed(root, false));
+    logwatch_target_pid(lw, 0, start_jailed(root, false), NULL);
     drive(lw);
     write_at(good, "inside ERROR\n", O_APPEND);
     wait_matched(lw, 0, 1);
     cr_expect(kept(lw, 0, "inside ERROR"));
+    logwatch_free(lw);
+    config_free(cfg);
+}
+
+/* ---- logs on the host side ---- */
+
+#define CID "3f4c1b2a9e8d7c6b5a493827161504f3e2d1c0b9a8978685746352413021f0e1"
+#define OTHER_CID "aaaabbbbccccddddeeeeffff00001111222233334444555566667777888899990"
+#define POD_UID "7c3a41a6-5d3e-4b8e-9a1f-0c2d4e6f8a9b"
+#define POD_UID_ "7c3a41a6_5d3e_4b8e_9a1f_0c2d4e6f8a9b"
+#define CRI "2024-05-01T10:00:00.000000000Z stdout F "
+
+/* Put pid in a cgroup named as the kubelet's systemd driver names a pod's
+ * container, under the test's own; returns the path procmeta reads. */
+static void join_pod_cgroup(int pid, char *cgroup, size_t len)
+{
+    struct proc_meta meta;
+    cgroup_make("memory", cgroups[0], sizeof cgroups[0]);
+    int n = snprintf(cgroups[1], sizeof cgroups[1], "%s/kubepods-pod" POD_UID_ ".slice",
+                     cgroups[0]);
+    cr_assert_lt(n, (int)sizeof cgroups[1]);
+    cr_assert_eq(mkdir(cgroups[1], 0755), 0, "%s: %s", cgroups[1], strerror(errno));
+    n = snprintf(cgroups[2], sizeof cgroups[2], "%s/cri-containerd-" CID ".scope", cgroups[1]);
+    cr_assert_lt(n, (int)sizeof cgroups[2]);
+    cr_assert_eq(mkdir(cgroups[2], 0755), 0, "%s: %s", cgroups[2], strerror(errno));
+    cgroup_join(cgroups[2], pid);
+    cr_assert_eq(procmeta_read(pid, &meta), 0);
+    cr_assert_str_eq(meta.container_id, CID, "cgroup path %s", meta.cgroup);
+    snprintf(cgroup, len, "%s", meta.cgroup);
+    procmeta_fini(&meta);
+}
+
+static void mkdirs(const char *path)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+Test(logwatch, host_logs_are_found_by_the_targets_ids_the_newest_match_followed)
+{
+    char root[300], logdir[320], host[300], pods[600], containers[400], p[900], q[900];
+    char cgroup[512];
+    make_root(root, sizeof root, logdir, sizeof logdir);
+    snprintf(host, sizeof host, "%s/host", dir);
+    /* the kubelet's layout: the container's runs in the pod's directory,
+     * 0.log the previous one, and a symlink named after the container id */
+    snprintf(pods, sizeof pods, "%s/var/log/pods/shop_app-0_" POD_UID "/app", host);
+    snprintf(containers, sizeof containers, "%s/var/log/containers", host);
+    mkdirs(pods);
+    mkdirs(containers);
+    snprintf(p, sizeof p, "%s/0.log", pods);
+    write_at(p, CRI "previous run ERROR\n", O_TRUNC);
+    struct timespec old[2] = {{1000000000, 0}, {1000000000, 0}};
+    cr_assert_eq(utimensat(AT_FDCWD, p, old, 0), 0);
+    char current[700];
+    snprintf(current, sizeof current, "%s/1.log", pods);
+    write_at(current, "", O_TRUNC);
+    /* another container's log, with errors */
+    char other[700];
+    snprintf(other, sizeof other, "%s/shop_db-0_other-" OTHER_CID ".log", containers);
+    write_at(other, "", O_TRUNC);
+    /* the same host path inside the target's root, with errors */
+    snprintf(q, sizeof q, "%s%s", root, containers);
+    mkdirs(q);
+    snprintf(q, sizeof q, "%s%s/app-0_shop_app-" CID ".log", root, containers);
+    write_at(q, "", O_TRUNC);
+
+    char text[2048];
+    snprintf(text, sizeof text,
+             "version: 1\nrules: []\ntargets:\n"
+             "  - name: app\n    match: {pid: 1}\n    logs:\n"
+             "      - path: '%s/*-${container_id}.log'\n        root: host\n"
+             "        format: cri\n"
+             "      - path: '%s/var/log/pods/*_${pod_uid}/app/*.log'\n        root: host\n"
+             "        format: cri\n",
+             containers, host);
+    struct config *cfg = parse(text);
+    char err[256] = "";
+    struct logwatch *lw = logwatch_new(cfg, err, sizeof err);
+    cr_assert_not_null(lw, "%s", err);
+    drive(lw); /* no process yet: no ids, nothing followed */
+
+    pid_t pid = start_jailed(root, true);
+    join_pod_cgroup(pid, cgroup, sizeof cgroup);
+    logwatch_target_pid(lw, 0, pid, cgroup);
+    drive(lw);
+    /* the kubelet makes the symlink once the container has started */
+    char link[700];
+    snprintf(link, sizeof link, "%s/app-0_shop_app-" CID ".log", containers);
+    cr_assert_eq(symlink(current, link), 0);
+    const char *path = NULL;
+    int64_t deadline = mono_ns() + 10 * S;
+    while (!logwatch_scanner(lw, 0, 0, &path) || strcmp(path, link) != 0) {
+        cr_assert_lt(mono_ns(), deadline, "the symlink was never followed (following '%s')",
+                     path ? path : "");
+        drive(lw);
+    }
+    cr_assert_not_null(logwatch_scanner(lw, 0, 1, &path));
+    cr_expect_str_eq(path, current, "the newest run's log, not %s", path);
+
+    write_at(other, CRI "other container ERROR\n", O_APPEND);
+    write_at(q, CRI "inside the target ERROR\n", O_APPEND);
+    write_at(current, CRI "host ERROR\n", O_APPEND);
+    wait_matched(lw, 0, 1);
+    wait_matched(lw, 1, 1);
+    drive(lw);
+    for (size_t i = 0; i < 2; i++) {
+        cr_expect_eq(log_stats(lw, i).matched, 1, "log %zu: %llu matches", i,
+                     (unsigned long long)log_stats(lw, i).matched);
+        cr_expect(kept(lw, i, "host ERROR"));
+        cr_expect_not(kept(lw, i, "other container"));
+        cr_expect_not(kept(lw, i, "inside the target"));
+        cr_expect_not(kept(lw, i, "previous run"));
+    }
     logwatch_free(lw);
     config_free(cfg);
 }
