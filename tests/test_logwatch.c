@@ -4,8 +4,8 @@
  * its own root only, whatever it does to escape it.
  *
  * The escape tests set a target up as an attacker would: a process in its
- * own mount namespace, chrooted into a directory of the test (a child of
- * the test, forked, never exec'ing: the root needs no binary), whose rules
+ * own mount namespace, chrooted into a directory of the test (support/
+ * jail.h: forked, never exec'ing, so the root needs no binary), whose rules
  * file names two logs, its own /var/log/app.log (a plain file) and
  * /var/log/evil.log, which the test makes an absolute symlink, a ".."
  * climb, a symlink renamed over the file once it is followed, a FIFO or a
@@ -26,17 +26,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,13 +40,13 @@
 #include "logwatch.h"
 #include "procmeta.h"
 #include "support/cgroup.h"
+#include "support/jail.h"
 
 #define S 1000000000LL
 #define MS 1000000LL
 
 static char dir[256];
-static pid_t jailed;       /* the target in a root of its own, 0: none */
-static char cgroups[3][512]; /* made by the test, outermost first; "": none */
+static pid_t jailed; /* the target in a root of its own, 0: none */
 
 static void setup(void)
 {
@@ -59,7 +54,6 @@ static void setup(void)
     snprintf(dir, sizeof dir, "%s/test_logwatch.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     cr_assert_not_null(mkdtemp(dir));
     jailed = 0;
-    memset(cgroups, 0, sizeof cgroups);
 }
 
 static void remove_tree(const char *d)
@@ -84,16 +78,8 @@ static void remove_tree(const char *d)
 
 static void teardown(void)
 {
-    if (jailed > 0) {
-        kill(jailed, SIGKILL);
-        while (waitpid(jailed, NULL, 0) == -1 && errno == EINTR)
-            ;
-        jailed = 0;
-    }
-    for (size_t i = sizeof cgroups / sizeof cgroups[0]; i-- > 0;) {
-        if (cgroups[i][0])
-            cgroup_remove(cgroups[i]);
-    }
+    jail_stop(jailed);
+    jailed = 0;
     remove_tree(dir);
 }
 
@@ -232,38 +218,6 @@ static int64_t mono_ns(void)
     return ts.tv_sec * S + ts.tv_nsec;
 }
 
-/* A target as an attacker sets one up: a mount namespace of its own (when
- * own_ns) and a chroot into root. It waits there until it is killed.
- * Returns its pid once it is in. */
-static pid_t start_jailed(const char *root, bool own_ns)
-{
-    int ready[2];
-    char ok = 0;
-    cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        ok = 'n';
-        bool ns = !own_ns || (unshare(CLONE_NEWNS) == 0 &&
-                              mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && ns && chroot(root) == 0 && chdir("/") == 0)
-            ok = 'y';
-        if (write(ready[1], &ok, 1) != 1)
-            _exit(1);
-        for (;;)
-            pause();
-    }
-    jailed = pid;
-    close(ready[1]);
-    ssize_t n;
-    do
-        n = read(ready[0], &ok, 1);
-    while (n == -1 && errno == EINTR);
-    close(ready[0]);
-    cr_assert_eq(ok, 'y', "the target could not set up its own root (unshare, chroot)");
-    return pid;
-}
-
 static void write_at(const char *path, const char *text, int flags)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
@@ -400,8 +354,8 @@ static void escape(enum attack how)
     char err[256] = "";
     struct logwatch *lw = logwatch_new(cfg, err, sizeof err);
     cr_assert_not_null(lw, "%s", err);
-    pid_t pid = start_jailed(root, true);
-    logwatch_target_pid(lw, 0, pid, NULL);
+    jailed = jail_start(root, true);
+    logwatch_target_pid(lw, 0, jailed, NULL);
     const char *path = NULL;
     cr_assert_not_null(logwatch_scanner(lw, 0, 1, &path));
     cr_expect_str_eq(path, "/var/log/evil.log", "alerts name the log as the target does");
@@ -480,7 +434,8 @@ Test(logwatch, a_chrooted_target_in_our_namespace_is_read_in_its_root)
     char err[256] = "";
     struct logwatch *lw = logwatch_new(cfg, err, sizeof err);
     cr_assert_not_null(lw, "%s", err);
-    logwatch_target_pid(lw, 0, start_jailed(root, false), NULL);
+    jailed = jail_start(root, false);
+    logwatch_target_pid(lw, 0, jailed, NULL);
     drive(lw);
     write_at(good, "inside ERROR\n", O_APPEND);
     wait_matched(lw, 0, 1);
@@ -494,23 +449,13 @@ Test(logwatch, a_chrooted_target_in_our_namespace_is_read_in_its_root)
 #define CID "3f4c1b2a9e8d7c6b5a493827161504f3e2d1c0b9a8978685746352413021f0e1"
 #define OTHER_CID "aaaabbbbccccddddeeeeffff00001111222233334444555566667777888899990"
 #define POD_UID "7c3a41a6-5d3e-4b8e-9a1f-0c2d4e6f8a9b"
-#define POD_UID_ "7c3a41a6_5d3e_4b8e_9a1f_0c2d4e6f8a9b"
 #define CRI "2024-05-01T10:00:00.000000000Z stdout F "
 
-/* Put pid in a cgroup named as the kubelet's systemd driver names a pod's
- * container, under the test's own; returns the path procmeta reads. */
-static void join_pod_cgroup(int pid, char *cgroup, size_t len)
+/* pid's cgroup path, as the daemon reads it (procmeta), which must name
+ * the container. */
+static void cgroup_of(int pid, char *cgroup, size_t len)
 {
     struct proc_meta meta;
-    cgroup_make("memory", cgroups[0], sizeof cgroups[0]);
-    int n = snprintf(cgroups[1], sizeof cgroups[1], "%s/kubepods-pod" POD_UID_ ".slice",
-                     cgroups[0]);
-    cr_assert_lt(n, (int)sizeof cgroups[1]);
-    cr_assert_eq(mkdir(cgroups[1], 0755), 0, "%s: %s", cgroups[1], strerror(errno));
-    n = snprintf(cgroups[2], sizeof cgroups[2], "%s/cri-containerd-" CID ".scope", cgroups[1]);
-    cr_assert_lt(n, (int)sizeof cgroups[2]);
-    cr_assert_eq(mkdir(cgroups[2], 0755), 0, "%s: %s", cgroups[2], strerror(errno));
-    cgroup_join(cgroups[2], pid);
     cr_assert_eq(procmeta_read(pid, &meta), 0);
     cr_assert_str_eq(meta.container_id, CID, "cgroup path %s", meta.cgroup);
     snprintf(cgroup, len, "%s", meta.cgroup);
@@ -568,9 +513,14 @@ Test(logwatch, host_logs_are_found_by_the_targets_ids_the_newest_match_followed)
     cr_assert_not_null(lw, "%s", err);
     drive(lw); /* no process yet: no ids, nothing followed */
 
-    pid_t pid = start_jailed(root, true);
-    join_pod_cgroup(pid, cgroup, sizeof cgroup);
-    logwatch_target_pid(lw, 0, pid, cgroup);
+    /* the cgroups first: the jail is killed before they are removed */
+    char parent[320], container[700];
+    cgroup_make("memory", parent, sizeof parent);
+    cgroup_make_container(parent, POD_UID, CID, container, sizeof container);
+    jailed = jail_start(root, true);
+    cgroup_join(container, jailed);
+    cgroup_of(jailed, cgroup, sizeof cgroup);
+    logwatch_target_pid(lw, 0, jailed, cgroup);
     drive(lw);
     /* the kubelet makes the symlink once the container has started */
     char link[700];
