@@ -338,8 +338,7 @@ static void escape(enum attack how)
         cr_assert_eq(mkfifo(evil, 0600), 0);
         break;
     case ATTACK_DEVICE:
-        cr_assert_eq(mknod(evil, S_IFCHR | 0600, makedev(1, 3)), 0, "mknod: %s",
-                     strerror(errno));
+        cr_assert_eq(mknod(evil, S_IFCHR | 0600, makedev(1, 3)), 0, "mknod: %s", strerror(errno));
         break;
     }
     int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

@@ -72,8 +72,8 @@ void cgroup_make_container(const char *parent, const char *pod_uid, const char *
     remember(dir);
     size_t used = (size_t)n;
     n = snprintf(dir + used, len - used, "/cri-containerd-%s.scope", container_id);
-    cr_assert(n > 0 && used + (size_t)n < len && used + (size_t)n < sizeof made[0],
-              "%s: too long", dir);
+    cr_assert(n > 0 && used + (size_t)n < len && used + (size_t)n < sizeof made[0], "%s: too long",
+              dir);
     cr_assert_eq(mkdir(dir, 0755), 0, "%s: %s", dir, strerror(errno));
     remember(dir);
 }

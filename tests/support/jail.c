@@ -38,10 +38,9 @@ pid_t jail_start(const char *root, bool own_ns)
     if (pid == 0) {
         bool ns = !own_ns || (unshare(CLONE_NEWNS) == 0 &&
                               mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
-        ok = prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && ns && chroot(root) == 0 &&
-                     chdir("/") == 0
-                 ? 'y'
-                 : 'n';
+        ok = 'n';
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && ns && chroot(root) == 0 && chdir("/") == 0)
+            ok = 'y';
         if (write(ready[1], &ok, 1) != 1)
             _exit(1);
         for (;;)
@@ -58,8 +57,7 @@ pid_t jail_start(const char *root, bool own_ns)
         n = read(ready[0], &ok, 1);
     while (n == -1 && errno == EINTR);
     close(ready[0]);
-    cr_assert_eq(ok, 'y', "the jailed target could not set up its root (unshare, chroot %s)",
-                 root);
+    cr_assert_eq(ok, 'y', "the jailed target could not set up its root (unshare, chroot %s)", root);
     return pid;
 }
 
