@@ -326,7 +326,7 @@ int cmd_status(int argc, char **argv)
     for (size_t i = 0; i < collector_count(c); i++) {
         struct instance *in = collector_at(c, i);
         if (in->alive)
-            logwatch_target_pid(lw, in->target, in->pid);
+            logwatch_target_pid(lw, in->target, in->pid, in->meta.cgroup);
     }
     logwatch_poll(lw, t0, clock_wall_ns());
     sleep_until(t0 + cfg->poll_interval_ns);

@@ -430,8 +430,11 @@ static const char *const top_keys[] = {"version",         "poll_interval", "hist
                                        "symbol_cache_max_bytes"};
 static const char *const target_keys[] = {"name", "match", "labels", "logs"};
 static const char *const match_keys[] = {"pid", "pid_file", "process", "cgroup"};
-static const char *const log_keys[] = {"path", "format", "error_pattern"};
+static const char *const log_keys[] = {"path", "root", "format", "error_pattern"};
+static const char *const log_roots[] = {"target", "host"};
 static const char *const log_formats[] = {"plain", "cri"};
+static const char *const log_placeholders[] = {LOG_PLACEHOLDER_CONTAINER_ID,
+                                               LOG_PLACEHOLDER_POD_UID};
 static const char *const rule_keys[] = {
     "name",     "when",     "every",  "for",    "resolve_when", "resolve_after",   "cooldown",
     "window",   "baseline_window",    "severity", "capture",    "labels",          "annotations",
@@ -449,6 +452,64 @@ static const char *const webhook_keys[] = {"url",     "format",           "secre
 static const char *const tls_keys[] = {"insecure_skip_verify", "ca_file"};
 static const char *const webhook_formats[] = {"json", "slack", "alertmanager", "multipart"};
 
+/* In a log path, ${container_id} and ${pod_uid} are kept for logwatch to
+ * fill in: they name the target's, not environment variables. */
+struct path_lookup {
+    envsubst_lookup_fn fn;
+    void *ctx;
+};
+
+static const char *log_path_lookup(const char *name, void *ctx)
+{
+    const struct path_lookup *env = ctx;
+    if (strcmp(name, "container_id") == 0)
+        return LOG_PLACEHOLDER_CONTAINER_ID;
+    if (strcmp(name, "pod_uid") == 0)
+        return LOG_PLACEHOLDER_POD_UID;
+    return env->fn(name, env->ctx);
+}
+
+/* The log's path, and what can be told wrong with it from the file. */
+static void parse_log_path(struct walk *w, const struct ynode *v, struct log_spec *log)
+{
+    struct path_lookup env = {w->lookup, w->lookup_ctx};
+    bool ok;
+
+    w->lookup = log_path_lookup;
+    w->lookup_ctx = &env;
+    ok = get_string(w, v, "log path", &log->path);
+    w->lookup = env.fn;
+    w->lookup_ctx = env.ctx;
+    if (!ok)
+        return;
+    const char *p = log->path;
+    if (p[0] == '\0') {
+        err_at(w, v, "log path is empty");
+    } else if (strncmp(p, "/proc/", 6) == 0 || strcmp(p, "/proc") == 0) {
+        /* /proc/PID/root/... is walked unconfined: the target's symlinks
+         * would lead out of its root */
+        err_at(w, v,
+               "log path '%s'%s is under /proc: give the path as the target sees it (root: "
+               "target, the default), which stakeout opens confined to the target's root",
+               v->str, unshown(v, p));
+    } else if (log->root == LOG_ROOT_HOST && p[0] != '/') {
+        err_at(w, v, "log path '%s'%s must be absolute with root: host", v->str, unshown(v, p));
+    } else if (log->root == LOG_ROOT_TARGET) {
+        for (size_t i = 0; i < ARRAY_LEN(log_placeholders); i++) {
+            if (!strstr(p, log_placeholders[i]))
+                continue;
+            /* where the file says it; 0 when a variable's value held it */
+            const char *at = strstr(v->str, log_placeholders[i]);
+            unsigned line, col;
+            ynode_scalar_pos(v, at ? (size_t)(at - v->str) : 0, &line, &col);
+            diag_add(w->diags, line, col,
+                     "log path: %s is known only for a log on the host side: add root: host",
+                     log_placeholders[i]);
+            break;
+        }
+    }
+}
+
 static void parse_log(struct walk *w, const struct ynode *n, const char *tname,
                       struct log_spec *log)
 {
@@ -457,12 +518,19 @@ static void parse_log(struct walk *w, const struct ynode *n, const char *tname,
 
     snprintf(where, sizeof where, "target '%s' log", tname);
     log->format = LOG_FORMAT_PLAIN;
+    log->root = LOG_ROOT_TARGET;
     if (!want_map(w, n, where))
         return;
     check_keys(w, n, where, log_keys, ARRAY_LEN(log_keys));
+    v = ynode_map_get(n, "root");
+    if (v) {
+        int r;
+        if (get_enum(w, v, "log root", log_roots, ARRAY_LEN(log_roots), &r))
+            log->root = (enum log_root)r;
+    }
     v = require(w, n, "path", where);
-    if (v && get_string(w, v, "log path", &log->path) && log->path[0] == '\0')
-        err_at(w, v, "log path is empty");
+    if (v)
+        parse_log_path(w, v, log);
     v = ynode_map_get(n, "format");
     if (v) {
         int f;

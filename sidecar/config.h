@@ -42,8 +42,21 @@ enum match_kind { MATCH_PID, MATCH_PID_FILE, MATCH_PROCESS, MATCH_CGROUP };
 
 enum log_format { LOG_FORMAT_PLAIN, LOG_FORMAT_CRI };
 
+/* Whose filesystem a log's path is in. TARGET: the target's, as it sees it
+ * (read confined to its root when it has one of its own); HOST: stakeout's
+ * own (a DaemonSet reading the node's /var/log/containers), where the path
+ * may hold the placeholders below and is then a glob(3) pattern. */
+enum log_root { LOG_ROOT_TARGET, LOG_ROOT_HOST };
+
+/* In a host log's path: the target's container id (the 64 hex digits in
+ * its cgroup path) and its Kubernetes pod's uid (also from the cgroup path).
+ * They are filled in when the target's process is known. */
+#define LOG_PLACEHOLDER_CONTAINER_ID "${container_id}"
+#define LOG_PLACEHOLDER_POD_UID "${pod_uid}"
+
 struct log_spec {
-    char *path;               /* owned */
+    char *path;               /* owned; HOST: may hold the placeholders */
+    enum log_root root;
     enum log_format format;
     char *error_pattern;      /* owned, source text */
     pcre2_code *error_re;     /* owned */

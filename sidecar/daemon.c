@@ -159,7 +159,7 @@ static void on_collector_events(struct daemon *d, const struct coll_event *ev, s
         switch (e->kind) {
         case COLL_APPEARED:
             add_slot(d, in);
-            logwatch_target_pid(d->logs, in->target, in->pid);
+            logwatch_target_pid(d->logs, in->target, in->pid, in->meta.cgroup);
             slog(SLOG_INFO, "target found", "target", target_name(d, in), "pid", newp, "comm",
                  in->meta.comm, "exe", in->meta.exe, "build_id", in->meta.build_id, NULL);
             break;
@@ -176,7 +176,7 @@ static void on_collector_events(struct daemon *d, const struct coll_event *ev, s
             size_t k = engine_slot_restarted(d->eng, in->slot, now, wall, &eev);
             pthread_mutex_unlock(&d->lock);
             on_engine_events(d, in, eev, k, now, wall);
-            logwatch_target_pid(d->logs, in->target, in->pid);
+            logwatch_target_pid(d->logs, in->target, in->pid, in->meta.cgroup);
             alerter_restart(d->alert, d->cfg, in, e, now, wall);
             break;
         }
@@ -276,7 +276,7 @@ static bool same_targets(const struct config *a, const struct config *b)
             return false;
         for (size_t k = 0; k < x->nlogs; k++) {
             if (strcmp(x->logs[k].path, y->logs[k].path) != 0 ||
-                x->logs[k].format != y->logs[k].format ||
+                x->logs[k].root != y->logs[k].root || x->logs[k].format != y->logs[k].format ||
                 strcmp(x->logs[k].error_pattern, y->logs[k].error_pattern) != 0)
                 return false;
         }

@@ -1,6 +1,7 @@
 /* sidecar/logtail.c - inotify and stat driven file following; see logtail.h. */
 #include "logtail.h"
 
+#include "rootfs.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -31,6 +32,7 @@ struct tfile {
 };
 
 struct logtail {
+    int rootfd;           /* owned: the root path is resolved in (O_PATH), -1: our own */
     char *path;           /* owned */
     char *dir;            /* owned: the directory part of path */
     char *base;           /* owned: the name part */
@@ -125,23 +127,67 @@ static int tfile_read(struct logtail *t, struct tfile *f, int64_t mono_ns, int64
     return 0;
 }
 
-static int watch_dir(struct logtail *t)
-{
-    int wd = inotify_add_watch(t->ifd, t->dir, dir_events);
-
-    if (wd == -1)
-        return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-    t->dir_wd = wd;
-    return 0;
-}
-
-/* Watch the inode behind fd itself, not whatever the path names by now. */
-static int watch_fd(struct logtail *t, int fd)
+/* Watch the inode behind fd itself, not whatever a path names by now. */
+static int watch_fd(struct logtail *t, int fd, uint32_t events)
 {
     char proc[64];
 
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    return inotify_add_watch(t->ifd, proc, file_events);
+    return inotify_add_watch(t->ifd, proc, events);
+}
+
+/* In a target's root the directory is found by rootfs like the file (a
+ * path given to inotify would be walked unconfined) and watched through
+ * its descriptor. */
+static int watch_dir(struct logtail *t)
+{
+    int wd, dfd = -1;
+
+    if (t->rootfd < 0) {
+        wd = inotify_add_watch(t->ifd, t->dir, dir_events);
+        if (wd == -1)
+            return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+    } else {
+        dfd = rootfs_open_dir(t->rootfd, t->dir);
+        if (dfd < 0)
+            return dfd == -ENOENT || dfd == -ENOTDIR ? 0 : dfd;
+        wd = watch_fd(t, dfd, dir_events);
+        if (wd == -1)
+            wd = -errno;
+        close(dfd);
+        if (wd < 0)
+            return wd;
+    }
+    t->dir_wd = wd;
+    return 0;
+}
+
+/* The file the path names now, for reading: in the target's root through
+ * rootfs (confined to it, regular files only, never opened otherwise);
+ * in our own filesystem opened as named (the rules file names it), a
+ * regular file too, and never blocking. Returns it or a negative errno. */
+static int open_file(const struct logtail *t)
+{
+    struct stat st;
+    int fd;
+
+    if (t->rootfd >= 0)
+        return rootfs_open(t->rootfd, t->path);
+    do {
+        fd = open(t->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    } while (fd == -1 && errno == EINTR);
+    if (fd == -1)
+        return -errno;
+    if (fstat(fd, &st) == -1) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return -EINVAL;
+    }
+    return fd;
 }
 
 /* The current file was renamed, deleted or replaced: keep reading it for a
@@ -160,22 +206,24 @@ static void retire_cur(struct logtail *t, int64_t mono_ns, int64_t wall_ns)
     t->st.rotations++;
 }
 
-/* Make the file now at the path current. at_end: the first file, whose
- * history is not counted. */
+/* Make the file now at the path current; when the path names none, the
+ * current file is rotated away. at_end: the first file, whose history is
+ * not counted. */
 static int open_path(struct logtail *t, bool at_end, int64_t mono_ns, int64_t wall_ns)
 {
     struct stat st;
     int rc = 0;
-    int fd = open(t->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd = open_file(t);
 
-    if (fd == -1)
-        return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+    if (fd == -ENOENT || fd == -ENOTDIR) {
+        if (t->cur.fd >= 0)
+            retire_cur(t, mono_ns, wall_ns);
+        return 0;
+    }
+    if (fd < 0)
+        return fd;
     if (fstat(fd, &st) == -1) {
         rc = -errno;
-        goto close_fd;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = -EINVAL;
         goto close_fd;
     }
     if (t->cur.fd >= 0 && t->cur.dev == st.st_dev && t->cur.ino == st.st_ino)
@@ -200,7 +248,7 @@ static int open_path(struct logtail *t, bool at_end, int64_t mono_ns, int64_t wa
     t->cur.ino = st.st_ino;
     t->cur.off = at_end ? st.st_size : 0;
     t->cur.last_data_ns = mono_ns;
-    t->cur.wd = watch_fd(t, fd); /* -1 (no /proc): logtail_poll still sees it */
+    t->cur.wd = watch_fd(t, fd, file_events); /* -1 (no /proc): logtail_poll still sees it */
     t->st.opens++;
     fd = -1;
     if (at_end && st.st_size > 0) {
@@ -219,11 +267,14 @@ close_fd:
     return rc;
 }
 
-/* Has the path moved on from the current file? */
+/* Has the path moved on from the current file? In a target's root there is
+ * no confined stat(2): open_path opens what the path names and compares. */
 static int check_path(struct logtail *t, int64_t mono_ns, int64_t wall_ns)
 {
     struct stat st;
 
+    if (t->rootfd >= 0)
+        return open_path(t, false, mono_ns, wall_ns);
     if (stat(t->path, &st) == -1) {
         if (errno != ENOENT && errno != ENOTDIR)
             return -errno;
@@ -265,20 +316,28 @@ static int check_all(struct logtail *t, int64_t mono_ns, int64_t wall_ns)
     return rc;
 }
 
-int logtail_new(const char *path, struct logscan *scan, struct logtail **out)
+int logtail_new(int rootfd, const char *path, struct logscan *scan, struct logtail **out)
 {
     struct logtail *t;
     const char *slash;
-    int ifd;
+    int ifd, rc, myroot = -1;
 
     if (!path || !*path || path[strlen(path) - 1] == '/')
         return -EINVAL;
     if (strlen(path) >= PATH_MAX)
         return -ENAMETOOLONG;
+    if (rootfd >= 0) {
+        myroot = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+        if (myroot == -1)
+            return -errno;
+    }
     ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (ifd == -1)
-        return -errno;
+    if (ifd == -1) {
+        rc = -errno;
+        goto close_root;
+    }
     t = xcalloc(1, sizeof *t);
+    t->rootfd = myroot;
     t->path = xstrdup(path);
     slash = strrchr(path, '/');
     if (!slash) {
@@ -300,6 +359,10 @@ int logtail_new(const char *path, struct logscan *scan, struct logtail **out)
     (void)open_path(t, true, 0, 0);
     *out = t;
     return 0;
+close_root:
+    if (myroot >= 0)
+        close(myroot);
+    return rc;
 }
 
 void logtail_free(struct logtail *t)
@@ -310,6 +373,8 @@ void logtail_free(struct logtail *t)
     for (size_t i = 0; i < t->nold; i++)
         tfile_close(t, &t->old[i], false, 0, 0);
     close(t->ifd);
+    if (t->rootfd >= 0)
+        close(t->rootfd);
     free(t->buf);
     free(t->base);
     free(t->dir);

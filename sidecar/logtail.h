@@ -1,9 +1,10 @@
 /* sidecar/logtail.h - follows one log file by path, through rotations.
  *
- * Owns: struct logtail, its inotify instance, the file descriptors it reads
- * and a read buffer (logtail_free closes and frees them all). Borrows: the
- * scanner it feeds, which must outlive it. Does I/O but never blocks and
- * never reads the clock: callers pass monotonic and wall time.
+ * Owns: struct logtail, its inotify instance, the file descriptors it reads,
+ * its copy of the root it resolves the path in, and a read buffer
+ * (logtail_free closes and frees them all). Borrows: the scanner it feeds,
+ * which must outlive it. Does I/O but never blocks and never reads the
+ * clock: callers pass monotonic and wall time.
  *
  * A file that exists at logtail_new is followed from its end (its history
  * is not counted, nor the rest of a line being written at that moment); a
@@ -29,7 +30,17 @@
  * own epoll loop) and calls logtail_process when it is readable, and calls
  * logtail_poll at every poll interval: inotify misses events on some
  * filesystems and across /proc/PID/root, and the poll re-stats everything.
- * The path may be under /proc/PID/root/: it is opened as given. */
+ *
+ * The path is in one of two filesystems. Given a root (a target's, from
+ * rootfs_open_root), it is the target's path and every open is rootfs_open
+ * in that root, on every reopen too (rotation, truncation, re-creation):
+ * what the target makes of its path (an absolute symlink, a ".." climb, a
+ * symlink renamed over the log, a FIFO or a device in its place) can never
+ * name a file outside its root, nor make stakeout open anything but a
+ * regular file. Without one, it is a path of stakeout's own filesystem that
+ * the rules file names, opened as named: regular files only, never
+ * blocking. Never give a "/proc/PID/root/..." path without a root: the
+ * kernel walks it unconfined. */
 #ifndef STAKEOUT_LOGTAIL_H
 #define STAKEOUT_LOGTAIL_H
 
@@ -55,9 +66,12 @@ struct logtail_stats {
 
 struct logtail;
 
-/* Follow path into scan. The directory need not exist yet. Returns 0 with
- * *out set, or a negative errno (inotify unavailable, path too long). */
-int logtail_new(const char *path, struct logscan *scan, struct logtail **out)
+/* Follow path into scan. rootfd: the root path is resolved in (an O_PATH
+ * directory; the follower keeps a duplicate of it, the caller closes its
+ * own), or -1 for stakeout's own filesystem. The directory need not exist
+ * yet. Returns 0 with *out set, or a negative errno (inotify unavailable,
+ * path too long, rootfd not a descriptor). */
+int logtail_new(int rootfd, const char *path, struct logscan *scan, struct logtail **out)
     __attribute__((warn_unused_result));
 void logtail_free(struct logtail *t);
 

@@ -2,13 +2,18 @@
 #include "logwatch.h"
 
 #include "logtail.h"
+#include "procparse.h"
+#include "rootfs.h"
 #include "slog.h"
 #include "xalloc.h"
 
+#include <errno.h>
+#include <glob.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct watched_log {
@@ -16,7 +21,13 @@ struct watched_log {
     const struct log_spec *spec;   /* borrowed from the config */
     struct logscan *scan;          /* owned */
     struct logtail *tail;          /* owned, NULL while it cannot be followed */
-    char path[PATH_MAX];           /* what is followed */
+    int pid;                       /* the target's process; 0: not known yet */
+    bool in_root;                  /* the path is in pid's root, not in ours */
+    char container_id[65];         /* pid's, for a host path; "": none */
+    char pod_uid[40];
+    int tail_root;                 /* whose root tail resolves its path in; 0: ours */
+    int err;                       /* why it cannot be followed, as last logged; 0: it is */
+    char path[PATH_MAX];           /* what tail follows */
 };
 
 struct logwatch {
@@ -81,45 +92,183 @@ void logwatch_free(struct logwatch *lw)
     free(lw);
 }
 
-/* Whether pid lives in another mount namespace than ours. */
-static bool other_mount_ns(int pid)
+/* Whether pid's files are not ours: it runs in another mount namespace,
+ * or chrooted in ours. False when that cannot be told (no access to its
+ * /proc entries): its /proc/PID/root is closed to us too. */
+static bool other_root(int pid)
 {
     char p[64], mine[64] = "", theirs[64] = "";
-    ssize_t a = readlink("/proc/self/ns/mnt", mine, sizeof mine - 1);
+    struct stat a, b;
+    ssize_t n = readlink("/proc/self/ns/mnt", mine, sizeof mine - 1);
     snprintf(p, sizeof p, "/proc/%d/ns/mnt", pid);
-    ssize_t b = readlink(p, theirs, sizeof theirs - 1);
-    if (a <= 0 || b <= 0)
-        return false; /* cannot tell (no access): its /proc/PID/root is closed to us too */
-    mine[a] = theirs[b] = '\0';
-    return strcmp(mine, theirs) != 0;
+    ssize_t m = readlink(p, theirs, sizeof theirs - 1);
+    if (n <= 0 || m <= 0)
+        return false;
+    mine[n] = theirs[m] = '\0';
+    if (strcmp(mine, theirs) != 0)
+        return true;
+    snprintf(p, sizeof p, "/proc/%d/root", pid);
+    return stat("/proc/self/root", &a) == 0 && stat(p, &b) == 0 &&
+           (a.st_dev != b.st_dev || a.st_ino != b.st_ino);
 }
 
-static void follow(struct watched_log *w, const char *path, const char *target)
+/* Log why w cannot be followed (why, or err's text), once for each new
+ * reason; err 0: it is followed. */
+static void report(struct watched_log *w, const char *target, int err, const char *why)
 {
-    if (strcmp(path, w->path) == 0 && w->tail)
+    char pid[16];
+    if (err == 0 || err == w->err) {
+        w->err = err;
+        return;
+    }
+    w->err = err;
+    snprintf(pid, sizeof pid, "%d", w->pid);
+    slog(SLOG_WARN, "cannot follow log", "target", target, "path", w->spec->path, "pid", pid,
+         "error", why ? why : strerror(-err), NULL);
+}
+
+/* A host log's path with the target's ids put in. Returns 0, -ENODATA
+ * (why set) when the target has no such id, or -ENAMETOOLONG. */
+static int put_ids(const struct watched_log *w, char *out, size_t len, const char **why)
+{
+    const struct {
+        const char *name, *value, *missing;
+    } ids[] = {
+        {LOG_PLACEHOLDER_CONTAINER_ID, w->container_id, "its cgroup path names no container id"},
+        {LOG_PLACEHOLDER_POD_UID, w->pod_uid, "its cgroup path names no pod uid"},
+    };
+    size_t used = 0;
+
+    for (const char *p = w->spec->path; *p;) {
+        const char *value = NULL;
+        size_t skip = 1;
+        for (size_t i = 0; i < sizeof ids / sizeof ids[0] && !value; i++) {
+            if (strncmp(p, ids[i].name, strlen(ids[i].name)) == 0) {
+                value = ids[i].value;
+                skip = strlen(ids[i].name);
+                if (!*value) {
+                    *why = ids[i].missing;
+                    return -ENODATA;
+                }
+            }
+        }
+        size_t n = value ? strlen(value) : 1;
+        if (used + n >= len)
+            return -ENAMETOOLONG;
+        memcpy(out + used, value ? value : p, n);
+        used += n;
+        p += skip;
+    }
+    out[used] = '\0';
+    return 0;
+}
+
+/* Of the files pattern matches, the most recently modified (the later in
+ * glob's order on a tie): a kubelet keeps the log of a container's
+ * previous run next to the current one. -ENOENT when none matches yet. */
+static int newest_match(const char *pattern, char *out, size_t len)
+{
+    glob_t g;
+    struct timespec best = {0, 0};
+    const char *pick = NULL;
+    int rc = glob(pattern, 0, NULL, &g);
+
+    if (rc == GLOB_NOMATCH)
+        return -ENOENT;
+    if (rc != 0)
+        return rc == GLOB_NOSPACE ? -ENOMEM : -EIO;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        struct stat st;
+        if (stat(g.gl_pathv[i], &st) == -1 || !S_ISREG(st.st_mode))
+            continue;
+        if (!pick || st.st_mtim.tv_sec > best.tv_sec ||
+            (st.st_mtim.tv_sec == best.tv_sec && st.st_mtim.tv_nsec >= best.tv_nsec)) {
+            pick = g.gl_pathv[i];
+            best = st.st_mtim;
+        }
+    }
+    rc = !pick ? -ENOENT : strlen(pick) >= len ? -ENAMETOOLONG : 0;
+    if (rc == 0)
+        snprintf(out, len, "%s", pick);
+    globfree(&g);
+    return rc;
+}
+
+/* What w's log names now: the target's path; or on the host side its
+ * pattern with the target's ids put in, and the newest match when it is a
+ * glob (a plain path is followed before it exists). */
+static int log_path(const struct watched_log *w, char *out, size_t len, const char **why)
+{
+    char pattern[PATH_MAX];
+    int rc;
+
+    *why = NULL;
+    if (w->spec->root == LOG_ROOT_TARGET) {
+        snprintf(out, len, "%s", w->spec->path);
+        return 0;
+    }
+    rc = put_ids(w, pattern, sizeof pattern, why);
+    if (rc != 0)
+        return rc;
+    if (!strpbrk(pattern, "*?[")) {
+        snprintf(out, len, "%s", pattern);
+        return 0;
+    }
+    rc = newest_match(pattern, out, len);
+    if (rc == -ENOENT)
+        *why = "no file matches the pattern yet";
+    return rc;
+}
+
+/* Follow what w's log names now. A file of our own filesystem already
+ * followed is followed on (nothing lost); otherwise the follower starts
+ * anew, in pid's root when the path is there (taken now and kept by the
+ * follower: a later process has a root of its own). */
+static void follow(struct watched_log *w, const char *target)
+{
+    char path[PATH_MAX];
+    const char *why = NULL;
+    int rootfd = -1, root = w->in_root ? w->pid : 0;
+    int rc = log_path(w, path, sizeof path, &why);
+
+    if (rc == 0 && w->tail && root == 0 && w->tail_root == 0 && strcmp(path, w->path) == 0)
         return;
     logtail_free(w->tail);
     w->tail = NULL;
-    snprintf(w->path, sizeof w->path, "%s", path);
-    int rc = logtail_new(path, w->scan, &w->tail);
-    if (rc != 0)
-        slog(SLOG_WARN, "cannot follow log", "target", target, "path", path, "error",
-             strerror(-rc), NULL);
+    if (rc == 0 && root > 0) {
+        rootfd = rootfs_open_root(root);
+        if (rootfd < 0)
+            rc = rootfd;
+    }
+    if (rc == 0) {
+        snprintf(w->path, sizeof w->path, "%s", path);
+        w->tail_root = root;
+        rc = logtail_new(rootfd, w->path, w->scan, &w->tail);
+    }
+    if (rootfd >= 0)
+        close(rootfd);
+    /* before its process is known a target has no ids: nothing to say */
+    if (!(rc == -ENODATA && w->pid == 0))
+        report(w, target, rc, why);
 }
 
-void logwatch_target_pid(struct logwatch *lw, size_t target, int pid)
+void logwatch_target_pid(struct logwatch *lw, size_t target, int pid, const char *cgroup)
 {
+    bool in_root = pid > 0 && other_root(pid);
+    char cid[sizeof lw->logs[0].container_id], uid[sizeof lw->logs[0].pod_uid];
+
+    procparse_container_id(cgroup, cid, sizeof cid);
+    procparse_pod_uid(cgroup, uid, sizeof uid);
     for (size_t i = 0; i < lw->nlogs; i++) {
         struct watched_log *w = &lw->logs[i];
         if (w->target != target)
             continue;
-        char path[PATH_MAX];
-        if (pid > 0 && other_mount_ns(pid))
-            snprintf(path, sizeof path, "/proc/%d/root%s%s", pid,
-                     w->spec->path[0] == '/' ? "" : "/", w->spec->path);
-        else
-            snprintf(path, sizeof path, "%s", w->spec->path);
-        follow(w, path, lw->cfg->targets[target].name);
+        w->pid = pid > 0 ? pid : 0;
+        w->in_root = in_root && w->spec->root == LOG_ROOT_TARGET;
+        snprintf(w->container_id, sizeof w->container_id, "%s", cid);
+        snprintf(w->pod_uid, sizeof w->pod_uid, "%s", uid);
+        w->err = 0; /* a new process: say again what goes wrong */
+        follow(w, lw->cfg->targets[target].name);
     }
 }
 
@@ -128,8 +277,9 @@ void logwatch_poll(struct logwatch *lw, int64_t mono_ns, int64_t wall_ns)
     for (size_t i = 0; i < lw->nlogs; i++) {
         struct watched_log *w = &lw->logs[i];
         if (!w->tail) {
-            /* never followed yet: the target's own path until its pid is known */
-            follow(w, w->spec->path, lw->cfg->targets[w->target].name);
+            /* not followed yet (until its pid is known, a target's own
+             * path is ours), or it could not be: try again */
+            follow(w, lw->cfg->targets[w->target].name);
             if (!w->tail)
                 continue;
         }

@@ -3,8 +3,24 @@
  * Owns: one scanner (logscan) and one follower (logtail) per configured log.
  * Borrows: the config. I/O through logtail. A target's log path is the path
  * in the target's own filesystem: when the target runs in another mount
- * namespace (a container seen from a sidecar), it is read through
- * /proc/PID/root, and followed again from there when the target restarts.
+ * namespace (a container seen from a sidecar) or chrooted, its follower
+ * holds the target's root (rootfs_open_root) and opens the path confined to
+ * it (rootfs_open), never through a "/proc/PID/root/..." string; a process
+ * that replaces it has a root of its own, which is taken anew. Until the
+ * target's process is known, and when it shares our root, the path is
+ * opened in stakeout's own filesystem.
+ *
+ * A log with root: host is a path of stakeout's own filesystem (a
+ * DaemonSet's view of the node's /var/log/containers): the target's ids
+ * (its container id and pod uid, from its cgroup path) are put in, and
+ * when that is a glob(3) pattern the most recently modified match is
+ * followed (a kubelet keeps a container's previous log next to the new
+ * one). The pattern is looked at again when the target's process changes,
+ * and at each poll while it matches nothing; a plain path is followed
+ * before it exists. Host files are opened as named, regular files only.
+ *
+ * A target's logs follow its most recently given process: a target that
+ * matches several processes at once has the logs of the last one found.
  *
  * Memory: the lines every scanner keeps for alerts (logscan.h) share
  * LOGWATCH_KEPT_BYTES: each log keeps at most logwatch_kept_max(n) bytes of
@@ -39,9 +55,11 @@ void logwatch_free(struct logwatch *lw);
 /* Borrow a reloaded config whose targets and logs are the same. */
 void logwatch_set_config(struct logwatch *lw, const struct config *cfg);
 
-/* The process of target t is now pid (0: none is running). Followers whose
- * resolved path changes are started again. */
-void logwatch_target_pid(struct logwatch *lw, size_t target, int pid);
+/* The process of target t is now pid (0: none is running), in the cgroup
+ * whose path /proc/PID/cgroup gives (NULL or "": unknown), where a host
+ * log's ${container_id} and ${pod_uid} come from. Followers whose file
+ * changes are started again; those in the target's root always are. */
+void logwatch_target_pid(struct logwatch *lw, size_t target, int pid, const char *cgroup);
 
 /* Safety-net poll of every follower (call once per poll interval). */
 void logwatch_poll(struct logwatch *lw, int64_t mono_ns, int64_t wall_ns);

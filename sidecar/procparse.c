@@ -586,6 +586,48 @@ void procparse_container_id(const char *path, char *out, size_t len)
     out[ID_LEN] = '\0';
 }
 
+/* A pod uid of n characters at u: 8-4-4-4-12 hex digits separated by '-'
+ * (cgroupfs driver) or '_' (systemd driver), or 32 hex digits (a static
+ * pod's, a hash of its manifest). */
+static bool pod_uid_shape(const char *u, size_t n)
+{
+    if (n != 36 && n != 32)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        bool sep = n == 36 && (i == 8 || i == 13 || i == 18 || i == 23);
+        if (sep ? (u[i] != '-' && u[i] != '_') : !is_hex(u[i]))
+            return false;
+    }
+    return true;
+}
+
+void procparse_pod_uid(const char *path, char *out, size_t len)
+{
+    const char *s = path ? path : "", *found = NULL;
+    size_t found_n = 0;
+
+    for (const char *p = strstr(s, "pod"); p; p = strstr(p + 1, "pod")) {
+        const char *u = p + 3;
+        size_t n = 0;
+        if (p != s && p[-1] != '/' && p[-1] != '-')
+            continue; /* "kubepods" */
+        while (is_hex(u[n]) || u[n] == '-' || u[n] == '_')
+            n++;
+        if ((u[n] == '\0' || u[n] == '/' || u[n] == '.') && pod_uid_shape(u, n)) {
+            found = u;
+            found_n = n;
+        }
+    }
+    if (len == 0)
+        return;
+    out[0] = '\0';
+    if (!found || len <= found_n)
+        return;
+    for (size_t k = 0; k < found_n; k++)
+        out[k] = found[k] == '_' ? '-' : found[k];
+    out[found_n] = '\0';
+}
+
 /* ---- cgroup controller files ------------------------------------------ */
 
 int procparse_cpu_max(const char *buf, size_t n, double *cpus)

@@ -109,6 +109,14 @@ int procparse_maps_line(const char *line, size_t n, struct proc_map *out)
  * "/kubepods/.../<id>"). Writes "" when there is none. */
 void procparse_container_id(const char *path, char *out, size_t len);
 
+/* A Kubernetes pod's uid in a cgroup path: the last "pod<uid>" component,
+ * as the systemd driver (".../kubepods-burstable-pod<uid, '_' for
+ * '-'>.slice/...") and cgroupfs ("/kubepods/burstable/pod<uid>/...") name
+ * it; a static pod's uid is 32 hex digits. Written with '-', as the
+ * kubelet names /var/log/pods/<namespace>_<pod>_<uid>; "" when there is
+ * none (or out is too small). */
+void procparse_pod_uid(const char *path, char *out, size_t len);
+
 /* cgroup v2 cpu.max ("max 100000" or "200000 100000"): quota in CPUs
  * (2.0), or 0 when unlimited; -EINVAL otherwise. v1: cfs_quota_us and
  * cfs_period_us, where a quota of -1 (or any value <= 0) means unlimited: 0. */

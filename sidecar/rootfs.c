@@ -21,17 +21,37 @@ static int openat2_retry(int dirfd, const char *path, const struct open_how *how
     return fd == -1 ? -errno : (int)fd;
 }
 
-/* A regular file, or -EINVAL (and fd closed). */
-static int regular_only(int fd)
+/* The regular file behind fd (an O_PATH descriptor, closed here) opened for
+ * reading, or -EINVAL. The type is checked before anything is opened: an
+ * open(2) of a device runs its driver (a watchdog starts, a tape rewinds,
+ * a serial line raises DTR) and one of a FIFO meets its writer, whatever
+ * stakeout does with the descriptor afterwards. The reopen goes through
+ * /proc/self/fd, which names the inode fd holds, not a path that could have
+ * been swapped since. */
+static int reopen_regular(int fd)
 {
     struct stat st;
+    char self[64];
+    int rfd, err;
+
     if (fd < 0)
         return fd;
-    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) == -1) {
+        err = -errno;
+        close(fd);
+        return err;
+    }
+    if (!S_ISREG(st.st_mode)) {
         close(fd);
         return -EINVAL;
     }
-    return fd;
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    do {
+        rfd = open(self, READ_FLAGS);
+    } while (rfd == -1 && errno == EINTR);
+    err = rfd == -1 ? -errno : rfd;
+    close(fd);
+    return err;
 }
 
 int rootfs_open_root(int pid)
@@ -49,9 +69,9 @@ int rootfs_open(int rootfd, const char *path)
 {
     if (rootfd < 0)
         return -EBADF;
-    struct open_how how = {.flags = READ_FLAGS,
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC,
                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-    return regular_only(openat2_retry(rootfd, path, &how));
+    return reopen_regular(openat2_retry(rootfd, path, &how));
 }
 
 int rootfs_open_dir(int rootfd, const char *path)
@@ -67,8 +87,8 @@ int rootfs_open_beneath(int dirfd, const char *name)
 {
     if (dirfd < 0)
         return -EBADF;
-    struct open_how how = {.flags = READ_FLAGS,
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
                                       RESOLVE_NO_MAGICLINKS};
-    return regular_only(openat2_retry(dirfd, name, &how));
+    return reopen_regular(openat2_retry(dirfd, name, &how));
 }

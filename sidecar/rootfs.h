@@ -9,9 +9,11 @@
  * files. The walk is confined with RESOLVE_IN_ROOT (an absolute symlink or
  * ".." met on the way stays inside the target's root) and
  * RESOLVE_NO_MAGICLINKS (no /proc/self/fd/N jump out of it), and the file
- * must be a regular file (a FIFO or a device in a log's place is refused,
- * without blocking on it). Kernels without openat2 (before 5.6) are
- * refused with -ENOSYS: a plain open cannot be confined. */
+ * must be a regular file: a FIFO or a device in a log's place is refused
+ * without ever being opened (its type is read from an O_PATH descriptor,
+ * and only a regular file is then opened for reading, through
+ * /proc/self/fd, so /proc must be mounted). Kernels without openat2
+ * (before 5.6) are refused with -ENOSYS: a plain open cannot be confined. */
 #ifndef STAKEOUT_ROOTFS_H
 #define STAKEOUT_ROOTFS_H
 

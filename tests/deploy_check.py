@@ -7,7 +7,9 @@ Run by ctest as `deploy_check.py SOURCE_DIR STAKEOUT_BIN`:
     installed (it needs no cluster);
   - the sidecar pod shares its process namespace, runs stakeout as a native
     sidecar (init container, restartPolicy Always) with SYS_PTRACE and probes
-    on /healthz of the port it listens on; the DaemonSet uses hostPID;
+    on /healthz of the port it listens on; the DaemonSet uses hostPID, mounts
+    the node's /var/log read-only at the same path and follows each target's
+    container log there (root: host, by ${container_id}, CRI format);
   - the listener of every manifest binds the pod IP (POD_IP from the
     downward API's status.podIP), not 0.0.0.0, on the port its probes use;
   - every rules file embedded in a ConfigMap passes `stakeout check`, with
@@ -335,6 +337,22 @@ def main():
     ds = next(d for _, d in docs.get("DaemonSet", []))
     check(ds["spec"]["template"]["spec"].get("hostPID") is True, "daemonset: hostPID")
     node = next(c for c in ds["spec"]["template"]["spec"]["containers"] if c["name"] == "stakeout")
+
+    # The containers' logs are the node's files: /var/log at the same path
+    # (the /var/log/containers symlinks are absolute), read-only.
+    vols = {v["name"]: v for v in ds["spec"]["template"]["spec"].get("volumes", [])}
+    varlog = [m for m in node.get("volumeMounts", []) if m.get("mountPath") == "/var/log"]
+    check(len(varlog) == 1 and varlog[0].get("readOnly") is True and
+          vols.get(varlog[0]["name"], {}).get("hostPath", {}).get("path") == "/var/log",
+          "daemonset: the node's /var/log mounted read-only at /var/log")
+    node_rules = next(yaml.safe_load(d["data"]["rules.yaml"]) for _, d in docs.get("ConfigMap", [])
+                      if d["metadata"]["name"] == "stakeout-node-rules")
+    for t in node_rules.get("targets", []):
+        logs = t.get("logs", [])
+        check(any(l.get("root") == "host" and l.get("format") == "cri" and
+                  str(l.get("path", "")).startswith("/var/log/") and
+                  "${container_id}" in str(l.get("path", "")) for l in logs),
+              "daemonset: target %s follows its container's CRI log on the node" % t.get("name"))
 
     # The listener binds the pod IP: where the kubelet's probes arrive, and
     # not every address of the pod. The port is the probes' port.

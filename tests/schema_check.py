@@ -285,6 +285,10 @@ INVALID = [
     ("unknown log format",
      doc(target=TARGET + "    logs:\n      - {path: /var/log/a, format: json}\n")),
     ("log without path", doc(target=TARGET + "    logs:\n      - {format: cri}\n")),
+    ("unknown log root",
+     doc(target=TARGET + "    logs:\n      - {path: /var/log/a, root: node}\n")),
+    ("log path under /proc",
+     doc(target=TARGET + "    logs:\n      - {path: /proc/1/root/var/log/a}\n")),
     ("${ without a name", doc(rule("when: cpu > ${1X:-80}%"))),
     ("${ not closed", doc(target="targets:\n  - name: app\n    match: {process: '${APP'}\n")),
     ("rule targets not a list", doc(rule("when: cpu > 80%\ntargets: app"))),
@@ -327,6 +331,12 @@ VALID = [
      doc(alert="alert:\n  webhook: {url: 'http://h/', max_inline_bytes: 0}\n"
                "  spool_max_bytes: 1048576\n")),
     ("symbol_cache_max_bytes with a unit", doc(top="symbol_cache_max_bytes: 24MiB\n")),
+    ("host logs with the target's ids",
+     doc(target=TARGET + "    logs:\n"
+                         "      - {path: '/var/log/containers/*-${container_id}.log', root: host}\n"
+                         "      - {path: '/var/log/pods/*_${pod_uid}/app/*.log', root: host}\n"
+                         "      - {path: /var/log/app.log, root: target}\n"
+                         "      - {path: /procfs/app.log}\n")),
     ("symbol_cache_max_bytes of 1MiB in bytes", doc(top="symbol_cache_max_bytes: 1048576\n")),
 ]
 

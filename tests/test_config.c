@@ -232,6 +232,57 @@ Test(config, every_mistake_is_reported_in_one_pass)
     diag_fini(&d);
 }
 
+Test(config, log_root_says_whose_filesystem_the_path_is_in)
+{
+    struct config *c = parse_ok("version: 1\n"
+                                "targets:\n"
+                                "  - name: api\n"
+                                "    match: {pid: 1}\n"
+                                "    logs:\n"
+                                "      - path: /var/log/api.log\n"
+                                "      - path: '/var/log/containers/*-${container_id}.log'\n"
+                                "        root: host\n"
+                                "        format: cri\n"
+                                "      - path: '/var/log/pods/*_${pod_uid}/api/*.log'\n"
+                                "        root: host\n"
+                                "      - path: '/srv/${APP_VERSION}/x.log'\n"
+                                "        root: target\n"
+                                "rules: []\n");
+    const struct target_spec *t = config_target(c, "api");
+    cr_assert_eq(t->nlogs, 4);
+    cr_assert_eq(t->logs[0].root, LOG_ROOT_TARGET, "the default");
+    cr_assert_eq(t->logs[1].root, LOG_ROOT_HOST);
+    cr_assert_str_eq(t->logs[1].path, "/var/log/containers/*-${container_id}.log",
+                     "the placeholder is kept for the target's id, not looked up");
+    cr_assert_eq(t->logs[1].format, LOG_FORMAT_CRI);
+    cr_assert_str_eq(t->logs[2].path, "/var/log/pods/*_${pod_uid}/api/*.log");
+    cr_assert_str_eq(t->logs[3].path, "/srv/2.4.1/x.log", "other ${VAR} still expand");
+    cr_assert_eq(t->logs[3].root, LOG_ROOT_TARGET);
+    config_free(c);
+}
+
+Test(config, log_root_mistakes_point_at_the_value)
+{
+    struct diag_list d = parse_bad("version: 1\n"
+                                   "targets:\n"
+                                   "  - name: api\n"
+                                   "    match: {pid: 1}\n"
+                                   "    logs:\n"
+                                   "      - {path: /var/log/a.log, root: hots}\n"
+                                   "      - {path: '/var/log/${container_id}.log'}\n"
+                                   "      - {path: /proc/1/root/var/log/a.log}\n"
+                                   "      - {path: var/log/a.log, root: host}\n"
+                                   "rules: []\n");
+    assert_diag(&d, 6, 38, "log root: unknown value 'hots'; expected one of target, host");
+    assert_diag(&d, 7, 26, "log path: ${container_id} is known only for a log on the host "
+                           "side: add root: host");
+    assert_diag(&d, 8, 16, "log path '/proc/1/root/var/log/a.log' is under /proc: give the path "
+                           "as the target sees it");
+    assert_diag(&d, 9, 16, "log path 'var/log/a.log' must be absolute with root: host");
+    cr_assert_eq(d.n, 4, "exactly the four mistakes, got %zu", d.n);
+    diag_fini(&d);
+}
+
 Test(config, malformed_yaml_reports_libyaml_position_one_based)
 {
     struct diag_list d = parse_bad("version: 1\ntargets:\n  - name: a\n bad: x\n");

@@ -27,7 +27,11 @@
  * holds only CAP_SYS_PTRACE and blocks the signals the loop reads; under a
  * descriptor limit of 1,024 (soft, and hard too) a target of 1,100 threads
  * is captured whole, /healthz answering meanwhile, with no exit or restart
- * read into it, and the daemon raises its soft limit to the hard one.
+ * read into it, and the daemon raises its soft limit to the hard one; a
+ * target in a root of its own (mount namespace, chroot) whose log is a
+ * symlink to a file of stakeout's gets none of that file's lines into an
+ * alert, while its own log and its container's log on the host side
+ * (root: host, found by the container id in its cgroup) are in it.
  *
  * Waiting is polling a condition against a deadline (files in the receiver
  * directory, log lines, /metrics); every child is killed and reaped by its
@@ -59,6 +63,7 @@
 
 #include "support/cgroup.h"
 #include "support/child.h"
+#include "support/jail.h"
 #include "support/spawn.h"
 #include "support/tracefs.h"
 
@@ -70,6 +75,7 @@ static char root[256];
 static char recv_dir[512], spool_dir[512], app_log[512], rules_path[512], daemon_log[512];
 static struct child receiver, daemon_proc, demo, demo2;
 static unsigned recv_port, http_port;
+static pid_t jailed; /* a target in a root of its own, 0: none */
 
 /* ---- small helpers ----------------------------------------------------------- */
 
@@ -158,6 +164,7 @@ static void setup(void)
     memset(&demo, 0, sizeof demo);
     memset(&demo2, 0, sizeof demo2);
     recv_port = http_port = 0;
+    jailed = 0;
 }
 
 static void teardown(void)
@@ -167,6 +174,7 @@ static void teardown(void)
         if (all[i]->pid > 0)
             child_stop(all[i]);
     }
+    jail_stop(jailed);
     /* a daemon built with sanitizers reports into its log */
     char *log = slurp(daemon_log);
     bool sanitizer = log && (strstr(log, "AddressSanitizer") || strstr(log, "LeakSanitizer") ||
@@ -1661,6 +1669,121 @@ Test(daemon, oom_kill_in_a_pod_is_the_restart_reason_through_the_target_root, .t
     char event[64];
     snprintf(event, sizeof event, "msg=\"cgroup memory event\" target=app pid=%d ", new_pid);
     cr_assert_eq(log_count(event), 0, "%s", log_tail());
+}
+
+/* ---- a target in a root of its own ---------------------------------------------- */
+
+#define JAIL_CID "3f4c1b2a9e8d7c6b5a493827161504f3e2d1c0b9a8978685746352413021f0e1"
+#define JAIL_POD_UID "7c3a41a6-5d3e-4b8e-9a1f-0c2d4e6f8a9b"
+
+static void write_file(const char *path, const char *text, int flags)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
+    cr_assert_neq(fd, -1, "%s: %s", path, strerror(errno));
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    cr_assert_eq(close(fd), 0);
+}
+
+static void make_dirs(const char *path)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* Issue 11 as an attacker tried it: the target, chrooted in a mount
+ * namespace of its own, makes its log a symlink to a file in stakeout's
+ * root, and lines appended there fired the errors rule with their text in
+ * the alert. Its own log and its container's CRI log on the node (the
+ * kubelet's layout, made under the test's directory) are what counts. */
+Test(daemon, a_jailed_targets_symlink_out_never_reaches_an_alert, .timeout = 60)
+{
+    char jail[600], outside[600], host[600], pods[900], containers[900], cri[1000], link[1000];
+    char parent[320], container[700];
+    snprintf(jail, sizeof jail, "%s/jail", root);
+    snprintf(outside, sizeof outside, "%s/outside.log", root);
+    snprintf(host, sizeof host, "%s/host", root);
+    snprintf(pods, sizeof pods, "%s/var/log/pods/shop_app-0_" JAIL_POD_UID "/app", host);
+    snprintf(containers, sizeof containers, "%s/var/log/containers", host);
+    snprintf(cri, sizeof cri, "%s/0.log", pods);
+    snprintf(link, sizeof link, "%s/app-0_shop_app-" JAIL_CID ".log", containers);
+    char jail_logs[700], own[800], evil[800];
+    snprintf(jail_logs, sizeof jail_logs, "%s/var/log", jail);
+    snprintf(own, sizeof own, "%s/app.log", jail_logs);
+    snprintf(evil, sizeof evil, "%s/evil.log", jail_logs);
+    make_dirs(jail_logs);
+    make_dirs(pods);
+    make_dirs(containers);
+    write_file(own, "", O_TRUNC);
+    write_file(outside, "", O_TRUNC);
+    write_file(cri, "", O_TRUNC);
+    cr_assert_eq(symlink(outside, evil), 0);
+    cr_assert_eq(symlink(cri, link), 0);
+
+    cgroup_make("memory", parent, sizeof parent);
+    cgroup_make_container(parent, JAIL_POD_UID, JAIL_CID, container, sizeof container);
+    jailed = jail_start(jail, true);
+    cgroup_join(container, jailed);
+
+    start_receiver();
+    char yaml[4096], tmp[600];
+    snprintf(yaml, sizeof yaml,
+             "version: 1\n"
+             "poll_interval: %dms\n"
+             "listen: 127.0.0.1:0\n"
+             "targets:\n"
+             "  - name: jailed\n"
+             "    match: {pid: %d}\n"
+             "    logs:\n"
+             "      - path: /var/log/app.log\n"
+             "      - path: /var/log/evil.log\n"
+             "      - path: '%s/*-${container_id}.log'\n"
+             "        root: host\n"
+             "        format: cri\n"
+             "rules:\n"
+             "  - name: errors\n"
+             "    when: errors > 4/min\n"
+             "    window: 5s\n"
+             "    cooldown: 1m\n"
+             "alert:\n"
+             "  webhook: {url: 'http://127.0.0.1:%u/hook', format: json, timeout: 2s}\n"
+             "  spool_dir: %s\n",
+             POLL_MS, (int)jailed, containers, recv_port, spool_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", rules_path);
+    write_file(tmp, yaml, O_TRUNC);
+    cr_assert_eq(chmod(tmp, 0600), 0);
+    cr_assert_eq(rename(tmp, rules_path), 0);
+    start_daemon();
+    char found[96];
+    snprintf(found, sizeof found, "msg=\"target found\" target=jailed pid=%d ", (int)jailed);
+    cr_assert(wait_log(found, 1, 15000), "the jailed target was never found:\n%s", log_tail());
+
+    /* enough to fire the rule on its own, had it been read */
+    write_file(outside, "SECRET-1 ERROR\nSECRET-2 ERROR\nSECRET-3 ERROR\nSECRET-4 ERROR\n"
+                        "SECRET-5 ERROR\nSECRET-6 ERROR\n",
+               O_APPEND);
+    write_file(own, "own ERROR 1\nown ERROR 2\nown ERROR 3\n", O_APPEND);
+    write_file(cri, "2024-05-01T10:00:00.000000000Z stderr F host ERROR 1\n"
+                    "2024-05-01T10:00:00.000000001Z stderr F host ERROR 2\n"
+                    "2024-05-01T10:00:00.000000002Z stderr F host ERROR 3\n",
+               O_APPEND);
+    json_t *a = wait_alert("rule", "errors", "firing", 20000);
+    char *text = json_dumps(a, 0);
+    cr_assert_not_null(text);
+    cr_expect_null(strstr(text, "SECRET"), "a line of stakeout's own file is in the alert");
+    const json_t *logs = json_object_get(a, "logs");
+    cr_assert_eq(json_array_size(logs), 3, "%s", text);
+    const json_t *l0 = json_array_get(logs, 0), *l1 = json_array_get(logs, 1),
+                 *l2 = json_array_get(logs, 2);
+    cr_expect_str_eq(jstr(l0, "path"), "/var/log/app.log");
+    cr_expect_gt(json_integer_value(json_object_get(l0, "matched")), 0, "%s", text);
+    cr_expect_str_eq(jstr(l1, "path"), "/var/log/evil.log");
+    cr_expect_eq(json_integer_value(json_object_get(l1, "matched")), 0, "%s", text);
+    cr_expect_str_eq(jstr(l2, "path"), link, "the container's log on the host side");
+    cr_expect_gt(json_integer_value(json_object_get(l2, "matched")), 0, "%s", text);
+    cr_expect(strstr(text, "own ERROR") && strstr(text, "host ERROR"), "%s", text);
+    free(text);
+    json_decref(a);
 }
 
 Test(daemon, sigterm_exits_zero_within_seconds)

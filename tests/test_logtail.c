@@ -9,7 +9,12 @@
  * inotify descriptor (and by logtail_poll at a poll interval, as the daemon
  * does), and waiting is polling a condition against a deadline. With
  * --sync the logger stops at each rotation until the test has seen the
- * state it wants to check. */
+ * state it wants to check.
+ *
+ * The "in_a_root" tests follow the same file as a target's log: the test
+ * directory is the root, the path the one inside it, every open a confined
+ * one (rootfs). How a target's own log is kept from escaping its root is
+ * tested in test_logwatch.c, with a target in a root of its own. */
 #include <criterion/criterion.h>
 
 #include <dirent.h>
@@ -45,6 +50,8 @@ static struct child kid;
 static enum drive drive;
 static int64_t last_poll;
 static int fds_before;
+static int rootfd = -1; /* dir as a root, for the in_a_root tests */
+static bool in_root;
 
 static int64_t mono_ns(void)
 {
@@ -82,6 +89,9 @@ static void setup(void)
     drive = DRIVE_BOTH;
     kid.pid = 0;
     kid.to_child = kid.from_child = -1;
+    in_root = false;
+    rootfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(rootfd, 0);
     fds_before = count_fds();
 }
 
@@ -113,14 +123,20 @@ static void teardown(void)
     tail = NULL;
     logscan_free(scan);
     scan = NULL;
+    close(rootfd);
+    rootfd = -1;
     remove_tree(dir);
 }
 
 TestSuite(logtail, .init = setup, .fini = teardown, .timeout = 90);
 
+/* Follow path; in_root: as "/..." inside the root dir. */
 static void start_tail(void)
 {
-    cr_assert_eq(logtail_new(path, scan, &tail), 0);
+    if (in_root)
+        cr_assert_eq(logtail_new(rootfd, path + strlen(dir), scan, &tail), 0);
+    else
+        cr_assert_eq(logtail_new(-1, path, scan, &tail), 0);
     last_poll = mono_ns();
 }
 
@@ -359,7 +375,7 @@ Test(logtail, file_created_after_start_is_read_from_its_start)
     expect_no_leak();
 }
 
-Test(logtail, directory_created_after_start_is_picked_up_by_the_poll)
+static void directory_later(void)
 {
     static const char *const args[] = {"--count", "200", "--rate", "0", NULL};
     snprintf(path, sizeof path, "%s/later/app.log", dir);
@@ -369,6 +385,17 @@ Test(logtail, directory_created_after_start_is_picked_up_by_the_poll)
     cr_assert_eq(mkdir(sub, 0755), 0);
     struct report r = run_logger(0, args);
     expect_exactly(0, 0, r);
+}
+
+Test(logtail, directory_created_after_start_is_picked_up_by_the_poll)
+{
+    directory_later();
+}
+
+Test(logtail, in_a_root_a_directory_created_after_start_is_picked_up)
+{
+    in_root = true;
+    directory_later();
 }
 
 Test(logtail, rename_rotation_loses_and_doubles_nothing)
@@ -415,7 +442,19 @@ Test(logtail, rename_rotation_with_the_poll_alone)
     rename_sync(DRIVE_POLLS);
 }
 
-Test(logtail, copytruncate_restarts_at_zero_and_loses_nothing_read_in_time)
+Test(logtail, in_a_root_rename_rotation_counts_every_line_once)
+{
+    in_root = true;
+    rename_sync(DRIVE_BOTH);
+}
+
+Test(logtail, in_a_root_rename_rotation_with_inotify_alone)
+{
+    in_root = true;
+    rename_sync(DRIVE_EVENTS);
+}
+
+static void copytruncate_sync(void)
 {
     static const char *const args[] = {"--count",  "1000",         "--rate",  "0",
                                        "--rotate", "copytruncate", "--every", "150",
@@ -427,6 +466,17 @@ Test(logtail, copytruncate_restarts_at_zero_and_loses_nothing_read_in_time)
     cr_assert_eq(tstats().truncations, 6);
     cr_assert_eq(tstats().rotations, 0);
     expect_no_leak();
+}
+
+Test(logtail, copytruncate_restarts_at_zero_and_loses_nothing_read_in_time)
+{
+    copytruncate_sync();
+}
+
+Test(logtail, in_a_root_copytruncate_loses_nothing_read_in_time)
+{
+    in_root = true;
+    copytruncate_sync();
 }
 
 /* Free running, a line written just before a truncation can be lost (no
@@ -447,7 +497,7 @@ Test(logtail, copytruncate_free_running_never_counts_twice)
     cr_assert_geq(tstats().truncations, 1);
 }
 
-Test(logtail, deleted_file_is_read_to_its_end_then_the_new_one_followed)
+static void delete_sync(void)
 {
     static const char *const args[] = {"--count", "500", "--rate", "0", "--rotate", "delete",
                                        "--every", "100", "--late", "4", "--sync",   NULL};
@@ -457,6 +507,17 @@ Test(logtail, deleted_file_is_read_to_its_end_then_the_new_one_followed)
     expect_exactly(0, 0, r);
     cr_assert_eq(tstats().rotations, 4);
     expect_no_leak();
+}
+
+Test(logtail, deleted_file_is_read_to_its_end_then_the_new_one_followed)
+{
+    delete_sync();
+}
+
+Test(logtail, in_a_root_a_deleted_and_recreated_file_is_followed)
+{
+    in_root = true;
+    delete_sync();
 }
 
 Test(logtail, deletion_free_running_loses_nothing)
@@ -603,6 +664,27 @@ Test(logtail, context_does_not_span_a_swapped_symlink)
     cr_assert_eq(tstats().rotations, 1);
 }
 
+Test(logtail, in_a_root_a_swapped_symlink_inside_it_is_followed)
+{
+    in_root = true;
+    context_across(CHANGE_SYMLINK);
+    cr_assert_eq(tstats().rotations, 1);
+}
+
+/* A FIFO in the log's place is refused and never waited on: the writer
+ * blocked opening it stays blocked (nobody opened it for reading). */
+Test(logtail, in_a_root_a_fifo_is_refused_without_opening_it)
+{
+    in_root = true;
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    start_tail();
+    cr_assert_eq(logtail_poll(tail, mono_ns(), wall_ns()), -EINVAL);
+    cr_assert_not(tstats().following);
+    int w = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    cr_assert_eq(w, -1, "the FIFO has a reader");
+    cr_assert_eq(errno, ENXIO);
+}
+
 Test(logtail, path_that_is_a_directory_is_reported)
 {
     cr_assert_eq(mkdir(path, 0755), 0);
@@ -616,8 +698,8 @@ Test(logtail, path_that_is_a_directory_is_reported)
 Test(logtail, bad_arguments_are_rejected)
 {
     struct logtail *t = NULL;
-    cr_assert_eq(logtail_new("", scan, &t), -EINVAL);
-    cr_assert_eq(logtail_new("/var/log/", scan, &t), -EINVAL);
+    cr_assert_eq(logtail_new(-1, "", scan, &t), -EINVAL);
+    cr_assert_eq(logtail_new(-1, "/var/log/", scan, &t), -EINVAL);
     cr_assert_null(t);
     logtail_free(NULL);
 }

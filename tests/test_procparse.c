@@ -1002,6 +1002,56 @@ Test(procparse, container_id_small_output_is_empty)
     procparse_container_id("/docker/" ID64, NULL, 0); /* writes nothing */
 }
 
+/* ---- pod uids ---------------------------------------------------------- */
+
+#define UID "7c3a41a6-5d3e-4b8e-9a1f-0c2d4e6f8a9b"
+#define UID_ "7c3a41a6_5d3e_4b8e_9a1f_0c2d4e6f8a9b"
+
+ParameterizedTestParameters(procparse, pod_uid_forms_are_recognised)
+{
+    static struct id_case cases[] = {
+        {"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_
+         ".slice/cri-containerd-" ID64 ".scope",
+         UID},
+        {"/kubepods.slice/kubepods-pod" UID_ ".slice/crio-" ID64 ".scope", UID},
+        {"/kubepods/besteffort/pod" UID "/" ID64, UID},
+        {"/kubepods/pod" UID, UID},
+        /* seen from another container's cgroup namespace (a DaemonSet's) */
+        {"/../../kubepods-besteffort-pod" UID_ ".slice/cri-containerd-" ID64 ".scope", UID},
+        /* a static pod: the hash of its manifest */
+        {"/kubepods/burstable/pod0f8c6e1d2b3a49587c6d5e4f3a2b1c0d/" ID64,
+         "0f8c6e1d2b3a49587c6d5e4f3a2b1c0d"},
+        /* none: */
+        {"/kubepods.slice/kubepods-burstable.slice", ""},
+        {"/system.slice/docker-" ID64 ".scope", ""},
+        {"/kubepods/besteffort/pod7c3a41a6-5d3e-4b8e-9a1f", ""},      /* cut short */
+        {"/kubepods/besteffort/pod" UID "x/" ID64, ""},              /* not the whole name */
+        {"/kubepods/besteffort/xpod" UID "/" ID64, ""},              /* not a pod component */
+        {"/kubepods/pod7c3a41a6-5d3e_4b8e-9a1f-0c2d4e6f8a9b-00/x", ""}, /* 39 characters */
+        {"/", ""},
+        {"", ""},
+    };
+    return cr_make_param_array(struct id_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct id_case *c, procparse, pod_uid_forms_are_recognised)
+{
+    char id[65];
+    memset(id, 'Z', sizeof id);
+    procparse_pod_uid(c->path, id, sizeof id);
+    cr_assert_str_eq(id, c->id, "path '%s'", c->path);
+}
+
+Test(procparse, pod_uid_small_output_is_empty)
+{
+    char uid[36] = "x";
+    procparse_pod_uid("/kubepods/pod" UID, uid, sizeof uid);
+    cr_assert_str_eq(uid, "");
+    procparse_pod_uid(NULL, uid, sizeof uid);
+    cr_assert_str_eq(uid, "");
+    procparse_pod_uid("/kubepods/pod" UID, NULL, 0); /* writes nothing */
+}
+
 /* ---- cpu.max, cfs quota ------------------------------------------------ */
 
 struct cpu_max_case {

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static char root[64], outside[128];
@@ -132,6 +134,52 @@ Test(rootfs, a_fifo_or_a_device_is_refused_without_blocking)
     cr_expect_eq(rootfs_open(slash, "/dev/zero"), -EINVAL);
     close(slash);
     cr_expect_eq(rootfs_open(rootfd, "/var/log"), -EINVAL, "a directory is not a log");
+}
+
+/* Whether a node ifd watches was opened since the last call. */
+static bool opened(int ifd)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool any = false;
+    for (;;) {
+        ssize_t n = read(ifd, buf, sizeof buf);
+        if (n <= 0)
+            return any;
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            any = any || (ev->mask & IN_OPEN);
+            p += sizeof *ev + ev->len;
+        }
+    }
+}
+
+/* Refused is not enough: opening a device runs its driver, and opening a
+ * FIFO wakes the writer waiting on it. Nothing may open either. */
+Test(rootfs, a_fifo_or_a_device_is_never_opened)
+{
+    char fifo[256], dev[256];
+    snprintf(fifo, sizeof fifo, "%s/var/log/fifo.log", root);
+    snprintf(dev, sizeof dev, "%s/var/log/dev.log", root);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    cr_assert_eq(mknod(dev, S_IFCHR | 0600, makedev(1, 3)), 0, "mknod: %s", strerror(errno));
+    int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    cr_assert_geq(ifd, 0);
+    cr_assert_geq(inotify_add_watch(ifd, fifo, IN_OPEN), 0);
+    cr_assert_geq(inotify_add_watch(ifd, dev, IN_OPEN), 0);
+    int probe = open(dev, O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(probe, 0);
+    close(probe);
+    cr_assert(opened(ifd), "the watch does not see opens: the test would prove nothing");
+
+    cr_expect_eq(rootfs_open(rootfd, "/var/log/fifo.log"), -EINVAL);
+    cr_expect_eq(rootfs_open(rootfd, "/var/log/dev.log"), -EINVAL);
+    int dir = rootfs_open_dir(rootfd, "/var/log");
+    cr_assert_geq(dir, 0);
+    cr_expect_eq(rootfs_open_beneath(dir, "fifo.log"), -EINVAL);
+    cr_expect_eq(rootfs_open_beneath(dir, "dev.log"), -EINVAL);
+    close(dir);
+    cr_expect_not(opened(ifd), "a FIFO or a device was opened");
+    close(ifd);
 }
 
 Test(rootfs, beneath_a_directory_follows_no_symlink)

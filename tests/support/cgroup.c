@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static char made[4][192]; /* what is left to remove at exit */
+static char made[8][320]; /* what is left to remove at exit, outermost first */
 
 static long long now_ms(void)
 {
@@ -22,9 +22,19 @@ static long long now_ms(void)
 
 static void remove_left(void)
 {
-    for (size_t i = 0; i < sizeof made / sizeof made[0]; i++) {
+    for (size_t i = sizeof made / sizeof made[0]; i-- > 0;) {
         if (made[i][0])
             cgroup_remove(made[i]);
+    }
+}
+
+static void remember(const char *dir)
+{
+    for (size_t i = 0; i < sizeof made / sizeof made[0]; i++) {
+        if (!made[i][0]) {
+            snprintf(made[i], sizeof made[i], "%s", dir);
+            return;
+        }
     }
 }
 
@@ -45,13 +55,27 @@ bool cgroup_make(const char *controller, char *dir, size_t len)
         atexit(remove_left);
         registered = true;
     }
-    for (size_t i = 0; i < sizeof made / sizeof made[0]; i++) {
-        if (!made[i][0]) {
-            snprintf(made[i], sizeof made[i], "%s", dir);
-            break;
-        }
-    }
+    remember(dir);
     return v2;
+}
+
+void cgroup_make_container(const char *parent, const char *pod_uid, const char *container_id,
+                           char *dir, size_t len)
+{
+    char uid[64];
+    snprintf(uid, sizeof uid, "%s", pod_uid);
+    for (char *p = uid; *p; p++)
+        *p = *p == '-' ? '_' : *p;
+    int n = snprintf(dir, len, "%s/kubepods-pod%s.slice", parent, uid);
+    cr_assert(n > 0 && (size_t)n < len && (size_t)n < sizeof made[0], "%s: too long", dir);
+    cr_assert_eq(mkdir(dir, 0755), 0, "%s: %s", dir, strerror(errno));
+    remember(dir);
+    size_t used = (size_t)n;
+    n = snprintf(dir + used, len - used, "/cri-containerd-%s.scope", container_id);
+    cr_assert(n > 0 && used + (size_t)n < len && used + (size_t)n < sizeof made[0], "%s: too long",
+              dir);
+    cr_assert_eq(mkdir(dir, 0755), 0, "%s: %s", dir, strerror(errno));
+    remember(dir);
 }
 
 void cgroup_set(const char *dir, const char *name, const char *value)
